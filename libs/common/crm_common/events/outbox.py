@@ -1,0 +1,102 @@
+"""Transactional outbox and inbox tables, attached to each service's own metadata.
+
+An event is written with :func:`record_event` in the same transaction as the change it describes;
+the relay publishes it later. Consumers record each handled event id in the inbox in the same
+transaction as its effects, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_common.events.envelope import EventEnvelope
+from crm_common.logging import current_request_id
+
+OUTBOX_NOTIFY_CHANNEL = "crm_outbox"
+
+
+def add_event_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    """Define ``outbox_event``, ``inbox_event`` and ``dead_letter_event`` on a service's metadata."""
+    outbox = Table(
+        "outbox_event",
+        metadata,
+        Column("position", BigInteger, Identity(always=True), primary_key=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("subject", String(200), nullable=False),
+        Column("envelope", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text, nullable=True),
+        Index("ix_outbox_event_unpublished", "position", postgresql_where=text("published_at IS NULL")),
+    )
+    inbox = Table(
+        "inbox_event",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("subject", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    dead_letter = Table(
+        "dead_letter_event",
+        metadata,
+        Column("id", BigInteger, Identity(always=True), primary_key=True),
+        Column("consumer", String(100), nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=True),
+        Column("subject", String(200), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("deliveries", Integer, nullable=False),
+        Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return outbox, inbox, dead_letter
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return metadata.tables["outbox_event"]
+
+
+async def record_event(
+    session: AsyncSession,
+    metadata: MetaData,
+    *,
+    producer: str,
+    event_type: str,
+    payload: dict[str, Any],
+    subject_id: str | None = None,
+) -> EventEnvelope:
+    """Write an event to the outbox inside the caller's transaction (published after commit)."""
+    envelope = EventEnvelope(
+        type=event_type,
+        producer=producer,
+        subject_id=subject_id,
+        correlation_id=current_request_id(),
+        payload=payload,
+    )
+    await session.execute(
+        insert(outbox_table(metadata)).values(
+            event_id=envelope.id, subject=envelope.subject, envelope=envelope.model_dump(mode="json")
+        )
+    )
+    # Wakes the relay at commit time instead of at its next poll (NOTIFY is transactional).
+    await session.execute(text(f"NOTIFY {OUTBOX_NOTIFY_CHANNEL}"))
+    return envelope

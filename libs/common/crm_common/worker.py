@@ -1,0 +1,54 @@
+"""A service's background worker: the outbox relay plus its event consumers, stopped by SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+
+import structlog
+from sqlalchemy import MetaData
+
+from crm_common.db import create_engine, session_factory
+from crm_common.events.consumer import ConsumerRunner, EventConsumer
+from crm_common.events.relay import OutboxRelay
+from crm_common.logging import configure_logging
+from crm_common.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+
+async def serve_worker(
+    settings: ServiceSettings,
+    metadata: MetaData,
+    consumers: Sequence[EventConsumer],
+    stop: asyncio.Event,
+) -> None:
+    """Run the relay and consumers until ``stop`` is set; in-flight work finishes or is redelivered."""
+    engine = create_engine(
+        settings.async_database_url(), pool_size=4, max_overflow=4, application_name=f"{settings.service_name}-worker"
+    )
+    sessions = session_factory(engine)
+    relay = OutboxRelay(
+        engine, metadata, settings.nats_url, name=settings.service_name, poll_seconds=settings.outbox_poll_seconds
+    )
+    runners = [ConsumerRunner(consumer, sessions, metadata, settings.nats_url) for consumer in consumers]
+    try:
+        await asyncio.gather(relay.run(stop), *(runner.run(stop) for runner in runners))
+    finally:
+        await engine.dispose()
+
+
+def run_worker(settings: ServiceSettings, metadata: MetaData, consumers: Sequence[EventConsumer]) -> None:
+    configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker_starting", service=settings.service_name, consumers=[c.name for c in consumers])
+        await serve_worker(settings, metadata, consumers, stop)
+        log.info("worker_stopped", service=settings.service_name)
+
+    asyncio.run(main())

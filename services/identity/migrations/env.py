@@ -1,0 +1,6 @@
+import identity.customers.models  # noqa: F401  (registers the tables on the metadata)
+from crm_common.migrations import run_env
+from identity.database import metadata
+from identity.settings import IdentitySettings
+
+run_env(metadata, IdentitySettings())
