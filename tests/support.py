@@ -100,3 +100,37 @@ async def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05): 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def _schema_diff(database_url: str, metadata: MetaData) -> list[object]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def compare(sync_conn) -> list[object]:  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "compare_server_default": True})
+        return list(compare_metadata(context, metadata))
+
+    engine = create_async_engine(make_url(database_url).set(drivername="postgresql+asyncpg"))
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(compare)
+    finally:
+        await engine.dispose()
+
+
+async def assert_migrations_reversible_and_in_sync(server_url: str, service: str, metadata: MetaData) -> None:
+    """Upgrade to head, autogenerate finds nothing; downgrade to base and upgrade again both work."""
+    from crm_common.migrations import alembic_config
+
+    url = await migrated_database(server_url, service)
+    try:
+        assert await _schema_diff(url, metadata) == []
+        async_url = make_url(url).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+        from alembic import command
+
+        config = alembic_config(service_dir(service), async_url)
+        await asyncio.to_thread(command.downgrade, config, "base")
+        await asyncio.to_thread(command.upgrade, config, "head")
+        assert await _schema_diff(url, metadata) == []
+    finally:
+        await drop_database(server_url, url)
