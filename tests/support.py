@@ -10,14 +10,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from crm_common.auth import Role, TokenSigner
+from crm_common.migrations import upgrade
+from crm_common.settings import DEV_JWT_SECRET
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-
-from crm_common.auth import Role, TokenSigner
-from crm_common.migrations import upgrade
-from crm_common.settings import DEV_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNER = TokenSigner(DEV_JWT_SECRET)
@@ -107,7 +106,9 @@ async def _schema_diff(database_url: str, metadata: MetaData) -> list[object]:
     from alembic.migration import MigrationContext
 
     def compare(sync_conn) -> list[object]:  # type: ignore[no-untyped-def]
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            sync_conn, opts={"compare_type": True, "compare_server_default": True}
+        )
         return list(compare_metadata(context, metadata))
 
     engine = create_async_engine(make_url(database_url).set(drivername="postgresql+asyncpg"))

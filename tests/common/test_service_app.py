@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from sqlalchemy import text
-
 from crm_common.auth import CurrentStaff
 from crm_common.db import SessionDep, new_metadata
 from crm_common.errors import Conflict
 from crm_common.events import add_event_tables
 from crm_common.service_app import create_service_app
 from crm_common.settings import ServiceSettings
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
 from tests.conftest import Servers
 from tests.support import bearer, create_database, drop_database, running_app, staff_token
 
@@ -45,7 +45,11 @@ async def create_widget(body: Widget, session: SessionDep, _: CurrentStaff) -> W
 async def client(servers: Servers) -> AsyncIterator[httpx.AsyncClient]:
     url = await create_database(servers.database_url, "crm_common")
     settings = ServiceSettings(
-        service_name="widgets", database_url=url, nats_url=servers.nats_url, max_body_bytes=2048, log_json=False
+        service_name="widgets",
+        database_url=url,
+        nats_url=servers.nats_url,
+        max_body_bytes=2048,
+        log_json=False,
     )
     app = create_service_app(
         settings=settings, metadata=METADATA, routers=[router], title="t", description="t", version="9.9.9"
@@ -93,7 +97,9 @@ async def test_domain_error_rolls_back_the_partial_write(client: httpx.AsyncClie
 
 
 async def test_unexpected_error_shows_a_request_id_and_no_trace_or_sql(client: httpx.AsyncClient) -> None:
-    response = await client.post("/widgets", json={"name": "boom", "size": 1}, headers={**ADMIN, "X-Request-ID": "req-42"})
+    response = await client.post(
+        "/widgets", json={"name": "boom", "size": 1}, headers={**ADMIN, "X-Request-ID": "req-42"}
+    )
     assert response.status_code == 500
     body = response.json()
     assert body["request_id"] == "req-42"
@@ -140,8 +146,12 @@ async def test_readyz_is_200_when_database_and_nats_are_reachable(client: httpx.
 
 async def test_readyz_names_nats_when_the_broker_is_unreachable(servers: Servers) -> None:
     url = await create_database(servers.database_url, "crm_common")
-    settings = ServiceSettings(service_name="w", database_url=url, nats_url="nats://127.0.0.1:1", log_json=False)
-    app = create_service_app(settings=settings, metadata=METADATA, routers=[], title="t", description="t", version="1")
+    settings = ServiceSettings(
+        service_name="w", database_url=url, nats_url="nats://127.0.0.1:1", log_json=False
+    )
+    app = create_service_app(
+        settings=settings, metadata=METADATA, routers=[], title="t", description="t", version="1"
+    )
     try:
         async with running_app(app) as client:
             response = await client.get("/readyz")
@@ -155,7 +165,10 @@ async def test_readyz_names_nats_when_the_broker_is_unreachable(servers: Servers
 async def test_metrics_expose_request_counts_latency_pool_and_outbox_lag(client: httpx.AsyncClient) -> None:
     await client.post("/widgets", json={"name": "m", "size": 1}, headers=ADMIN)
     text_body = (await client.get("/metrics")).text
-    assert 'crm_http_requests_total{method="POST",route="/widgets",service="widgets",status="201"} 1.0' in text_body
+    assert (
+        'crm_http_requests_total{method="POST",route="/widgets",service="widgets",status="201"} 1.0'
+        in text_body
+    )
     assert "crm_http_request_duration_seconds_bucket" in text_body
     assert "crm_db_pool_checked_out" in text_body
     assert 'crm_outbox_pending_events{service="widgets"} 0.0' in text_body

@@ -2,7 +2,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-
 from crm_common.auth import Role, TokenSigner
 from crm_common.errors import Unauthorized
 from crm_common.settings import DEV_JWT_SECRET, InsecureConfiguration, PlatformSettings

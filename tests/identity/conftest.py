@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from identity.database import metadata
 from identity.main import create_app
 from identity.settings import IdentitySettings
+
 from tests.conftest import Servers
 from tests.support import drop_database, migrated_database, running_app, truncate_all
 
@@ -21,11 +21,15 @@ async def identity_db(servers: Servers) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 def identity_settings(identity_db: str, servers: Servers) -> IdentitySettings:
-    return IdentitySettings(database_url=identity_db, nats_url=servers.nats_url, environment="dev", log_json=False)
+    return IdentitySettings(
+        database_url=identity_db, nats_url=servers.nats_url, environment="dev", log_json=False
+    )
 
 
 @pytest.fixture
-async def identity_client(identity_settings: IdentitySettings, identity_db: str) -> AsyncIterator[httpx.AsyncClient]:
+async def identity_client(
+    identity_settings: IdentitySettings, identity_db: str
+) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(create_app(identity_settings)) as client:
         yield client
     await truncate_all(identity_db, metadata)

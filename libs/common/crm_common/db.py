@@ -12,8 +12,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,20 +23,14 @@ NAMING_CONVENTION = {
 
 
 def new_metadata() -> MetaData:
-    return MetaData(naming_convention=NAMING_CONVENTION)
+    """A service's own metadata. Each service declares its SQLModel base on it::
 
+        class IdentityModel(SQLModel, registry=registry(metadata=metadata)): ...
 
-def model_base(metadata: MetaData) -> type[SQLModel]:
-    """A SQLModel base bound to one service's metadata.
-
-    Each service keeps its own metadata so that its migrations see only its own tables, even when
-    several services are imported into one process (as the test suite does).
+    so that its migrations see only its own tables, even when several services share a process
+    (as the test suite does).
     """
-
-    class ServiceModel(SQLModel, registry=registry(metadata=metadata)):
-        pass
-
-    return ServiceModel
+    return MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, **kwargs: Any) -> AsyncEngine:

@@ -116,7 +116,9 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def validation_field_errors(exc: RequestValidationError) -> list[FieldError]:
     return [
-        FieldError(field=_field_path(err.get("loc", ())), message=err.get("msg", "invalid"), code=err.get("type", ""))
+        FieldError(
+            field=_field_path(err.get("loc", ())), message=err.get("msg", "invalid"), code=err.get("type", "")
+        )
         for err in exc.errors()
     ]
 
@@ -124,7 +126,13 @@ def validation_field_errors(exc: RequestValidationError) -> list[FieldError]:
 async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem_response(
-        exc.status, exc.type, exc.title, exc.detail, instance=request.url.path, errors=exc.errors, extra=exc.extra
+        exc.status,
+        exc.type,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        errors=exc.errors,
+        extra=exc.extra,
     )
 
 
@@ -133,12 +141,20 @@ async def _handle_validation(request: Request, exc: Exception) -> JSONResponse:
     errors = validation_field_errors(exc)
     if any(err.code == "json_invalid" for err in errors):
         return problem_response(
-            400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.",
-            instance=request.url.path, errors=errors,
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "The request body is not valid JSON.",
+            instance=request.url.path,
+            errors=errors,
         )
     return problem_response(
-        422, "validation", "Invalid input", f"{len(errors)} field(s) failed validation.",
-        instance=request.url.path, errors=errors,
+        422,
+        "validation",
+        "Invalid input",
+        f"{len(errors)} field(s) failed validation.",
+        instance=request.url.path,
+        errors=errors,
     )
 
 
@@ -158,7 +174,9 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 def internal_error_response(path: str) -> JSONResponse:
     """The answer to an unexpected error: a correlation id to quote, never a trace or SQL."""
     return problem_response(
-        500, "internal", "Internal error",
+        500,
+        "internal",
+        "Internal error",
         "An unexpected error occurred. Quote the request id when reporting it.",
         instance=path,
     )

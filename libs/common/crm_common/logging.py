@@ -18,7 +18,7 @@ def current_request_id() -> str | None:
 
 
 def bind_request_id(request_id: str | None) -> object:
-    """Set the request id for this context (and its log lines); returns a token for :func:`reset_request_id`."""
+    """Set the request id for this context and its log lines; returns a token to reset it."""
     structlog.contextvars.bind_contextvars(request_id=request_id)
     return _request_id.set(request_id)
 
@@ -40,7 +40,11 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -101,7 +101,9 @@ class RequestContextMiddleware:
             root_app = scope.get("app")
             route = _route_template(root_app, scope) if root_app is not None else "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(self.metrics.service, method, route, str(status_holder["status"])).inc()
+            self.metrics.requests.labels(
+                self.metrics.service, method, route, str(status_holder["status"])
+            ).inc()
             self.metrics.latency.labels(self.metrics.service, method, route).observe(elapsed)
             if route not in ("/healthz", "/metrics"):
                 log.info(
@@ -129,8 +131,11 @@ class RequestContextMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            413, "payload-too-large", "Payload too large",
-            f"The request body is larger than {self.max_body_bytes} bytes.", instance=scope["path"],
+            413,
+            "payload-too-large",
+            "Payload too large",
+            f"The request body is larger than {self.max_body_bytes} bytes.",
+            instance=scope["path"],
         )
         await response(scope, receive, send)
 

@@ -41,4 +41,6 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = Field(None, description="Pass as `after` for the next page; null on the last page.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `after` for the next page; null on the last page."
+    )

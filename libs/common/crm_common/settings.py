@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 # Used only when CRM_ENV=dev (or test); every other environment must set CRM_JWT_SECRET.
 DEV_JWT_SECRET = "crm-dev-only-signing-secret-do-not-use-in-production"  # noqa: S105
 
+
 class InsecureConfiguration(RuntimeError):
     """Raised at start-up when a secret is missing or left at its dev value outside dev."""
 
@@ -26,7 +27,8 @@ class PlatformSettings(BaseSettings):
     environment: str = Field(
         "dev",
         validation_alias=AliasChoices("CRM_ENV"),
-        description="'dev' enables the dev signing secret, GraphiQL and introspection; anything else is production-like.",
+        description="'dev' allows the dev signing secret, GraphiQL and introspection; "
+        "anything else is production-like.",
     )
     database_server_url: str | None = Field(
         None,
@@ -45,7 +47,8 @@ class PlatformSettings(BaseSettings):
             return self
         if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
             raise InsecureConfiguration(
-                f"CRM_JWT_SECRET must be set to a secret of at least 32 characters when CRM_ENV={self.environment}"
+                "CRM_JWT_SECRET must be set to a secret of at least 32 characters "
+                f"when CRM_ENV={self.environment}"
             )
         return self
 

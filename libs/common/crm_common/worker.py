@@ -26,11 +26,18 @@ async def serve_worker(
 ) -> None:
     """Run the relay and consumers until ``stop`` is set; in-flight work finishes or is redelivered."""
     engine = create_engine(
-        settings.async_database_url(), pool_size=4, max_overflow=4, application_name=f"{settings.service_name}-worker"
+        settings.async_database_url(),
+        pool_size=4,
+        max_overflow=4,
+        application_name=f"{settings.service_name}-worker",
     )
     sessions = session_factory(engine)
     relay = OutboxRelay(
-        engine, metadata, settings.nats_url, name=settings.service_name, poll_seconds=settings.outbox_poll_seconds
+        engine,
+        metadata,
+        settings.nats_url,
+        name=settings.service_name,
+        poll_seconds=settings.outbox_poll_seconds,
     )
     runners = [ConsumerRunner(consumer, sessions, metadata, settings.nats_url) for consumer in consumers]
     try:

@@ -44,7 +44,10 @@ class Child:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            self.argv, env=self.env, start_new_session=True, preexec_fn=_die_with_parent  # noqa: PLW1509
+            self.argv,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def alive(self) -> bool:
@@ -97,8 +100,18 @@ class Platform:
             assert spec.worker is not None
             return Child(f"{spec.name}-worker", [sys.executable, "-m", spec.worker], env)
         argv = [
-            sys.executable, "-m", "uvicorn", spec.app, "--factory", "--host", "127.0.0.1",
-            "--port", str(self.ports[spec.name]), "--no-access-log", "--timeout-graceful-shutdown", "10",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            spec.app,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.ports[spec.name]),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "10",
         ]
         return Child(spec.name, argv, env)
 

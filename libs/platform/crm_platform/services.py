@@ -20,7 +20,7 @@ class ServiceSpec:
     def settings(self, **overrides: object) -> PlatformSettings:
         module_name, class_name = self.settings_path.split(":")
         settings_cls = getattr(importlib.import_module(module_name), class_name)
-        return settings_cls(**overrides)  # type: ignore[no-any-return]
+        return settings_cls(**overrides)
 
     def database_settings(self) -> ServiceSettings:
         settings = self.settings()
@@ -38,10 +38,18 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("identity", "identity.settings:IdentitySettings", "identity.main:create_app", "identity.worker"),
-    ServiceSpec("campaign", "campaign.settings:CampaignSettings", "campaign.main:create_app", "campaign.worker"),
-    ServiceSpec("feedback", "feedback.settings:FeedbackSettings", "feedback.main:create_app", "feedback.worker"),
-    ServiceSpec("gateway", "gateway.settings:GatewaySettings", "gateway.main:create_app", None, has_database=False),
+    ServiceSpec(
+        "identity", "identity.settings:IdentitySettings", "identity.main:create_app", "identity.worker"
+    ),
+    ServiceSpec(
+        "campaign", "campaign.settings:CampaignSettings", "campaign.main:create_app", "campaign.worker"
+    ),
+    ServiceSpec(
+        "feedback", "feedback.settings:FeedbackSettings", "feedback.main:create_app", "feedback.worker"
+    ),
+    ServiceSpec(
+        "gateway", "gateway.settings:GatewaySettings", "gateway.main:create_app", None, has_database=False
+    ),
 )
 
 DATABASE_SERVICES = tuple(spec for spec in SERVICES if spec.has_database)

@@ -1,8 +1,13 @@
 """The identity service's own metadata: its tables, its outbox and inbox, nothing else."""
 
-from crm_common.db import model_base, new_metadata
+from crm_common.db import new_metadata
 from crm_common.events import add_event_tables
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
 
 metadata = new_metadata()
-IdentityModel = model_base(metadata)
 add_event_tables(metadata)
+
+
+class IdentityModel(SQLModel, registry=registry(metadata=metadata)):
+    """Base of every identity table."""

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import nats
 import pytest
+from crm_common.db import new_metadata, session_factory
+from crm_common.events import EventEnvelope, add_event_tables, record_event
+from crm_common.events.consumer import ConsumerRunner, EventConsumer
+from crm_common.events.envelope import STREAM_NAME
+from crm_common.events.relay import OutboxRelay, outbox_lag
+from crm_platform.engines import EmbeddedNats
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from crm_common.db import new_metadata, session_factory
-from crm_common.events import EventEnvelope, add_event_tables, record_event
-from crm_common.events.envelope import STREAM_NAME
-from crm_common.events.consumer import ConsumerRunner, EventConsumer
-from crm_common.events.relay import OutboxRelay, outbox_lag
-from crm_platform.engines import EmbeddedNats
 from tests.conftest import Servers
 from tests.support import create_database, drop_database, wait_until
 
@@ -70,7 +70,9 @@ def _consumer(name: str, subject: str) -> EventConsumer:
 
 async def _commit_change(engine: AsyncEngine, event_type: str) -> EventEnvelope:
     async with session_factory(engine)() as session, session.begin():
-        return await record_event(session, METADATA, producer=PRODUCER, event_type=event_type, payload={"n": 1})
+        return await record_event(
+            session, METADATA, producer=PRODUCER, event_type=event_type, payload={"n": 1}
+        )
 
 
 async def _applied(engine: AsyncEngine, consumer: str, event_id: uuid.UUID) -> int:
@@ -101,8 +103,12 @@ async def test_change_committed_while_nats_is_down_is_delivered_once_to_each_con
     relay = OutboxRelay(engine, METADATA, f"nats://127.0.0.1:{port}", name="test", poll_seconds=0.05)
     sessions = session_factory(engine)
     consumers = [
-        ConsumerRunner(_consumer(f"c1-{event_type.split('.')[0]}", subject), sessions, METADATA, private_nats.url),
-        ConsumerRunner(_consumer(f"c2-{event_type.split('.')[0]}", subject), sessions, METADATA, private_nats.url),
+        ConsumerRunner(
+            _consumer(f"c1-{event_type.split('.')[0]}", subject), sessions, METADATA, private_nats.url
+        ),
+        ConsumerRunner(
+            _consumer(f"c2-{event_type.split('.')[0]}", subject), sessions, METADATA, private_nats.url
+        ),
     ]
     tasks = [asyncio.create_task(relay.run(stop))]
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import nats
 import structlog
@@ -43,10 +44,8 @@ async def connect_nats_with_retry(url: str, name: str, stop: asyncio.Event | Non
             if stop is None:
                 await asyncio.sleep(delay)
             else:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
             delay = min(delay * 2, 5.0)
     return None
 

@@ -84,7 +84,9 @@ class ConsumerRunner:
                     )
                 ).first()
                 if first_time is None:
-                    log.info("event_already_processed", event_id=str(envelope.id), consumer=self.consumer.name)
+                    log.info(
+                        "event_already_processed", event_id=str(envelope.id), consumer=self.consumer.name
+                    )
                     return True
                 await handler(session, envelope)
             self.consumer.processed_total += 1

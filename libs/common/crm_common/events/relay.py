@@ -8,6 +8,7 @@ the mark, the row is published again with the same ``Nats-Msg-Id`` and JetStream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import asyncpg
@@ -104,7 +105,9 @@ class OutboxRelay:
                     published = await self.publish_pending(nc)
                     backoff = self._poll_seconds
                 except Exception as exc:  # broker or database away: keep rows, retry later
-                    log.warning("outbox_publish_failed", error=str(exc) or type(exc).__name__, retry_in=backoff)
+                    log.warning(
+                        "outbox_publish_failed", error=str(exc) or type(exc).__name__, retry_in=backoff
+                    )
                     published = 0
                     await _sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -121,10 +124,8 @@ class OutboxRelay:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

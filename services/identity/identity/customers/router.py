@@ -1,11 +1,18 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
-
-from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, ensure_staff_or_self, require_roles
+from crm_common.auth import (
+    CurrentPrincipal,
+    CurrentStaff,
+    Principal,
+    Role,
+    ensure_staff_or_self,
+    require_roles,
+)
 from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
+from fastapi import APIRouter, Query, status
+
 from identity.customers import service
 from identity.customers.schemas import CustomerBatch, CustomerCreate, CustomerPublic
 
@@ -37,6 +44,8 @@ async def get_customers(
 
 
 @router.get("/{customer_id}", responses=problem_responses(404))
-async def get_customer(customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> CustomerPublic:
+async def get_customer(
+    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> CustomerPublic:
     ensure_staff_or_self(principal, customer_id)
     return CustomerPublic.model_validate(await service.get_customer(session, customer_id))

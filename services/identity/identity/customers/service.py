@@ -15,7 +15,8 @@ from identity.events import publisher
 async def create_customer(session: AsyncSession, data: CustomerCreate) -> Customer:
     """Create a customer and record ``customer.created`` in the same transaction."""
     customer = await repository.add(
-        session, Customer(display_name=data.display_name, email=str(data.email).lower() if data.email else None)
+        session,
+        Customer(display_name=data.display_name, email=str(data.email).lower() if data.email else None),
     )
     await publisher.customer_created(session, customer)
     return customer
