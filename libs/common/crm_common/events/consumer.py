@@ -8,7 +8,7 @@ recognised and changes nothing. A handler that keeps failing lands in ``dead_let
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -64,17 +64,37 @@ class ConsumerRunner:
 
     async def handle(self, subject: str, data: bytes, deliveries: int) -> bool:
         """Process one message; True when it may be acknowledged, False to redeliver later."""
+        return (await self.handle_batch([(subject, data, deliveries)]))[0]
+
+    async def handle_batch(self, messages: Sequence[tuple[str, bytes, int]]) -> list[bool]:
+        """Process fetched messages in one transaction, each in its own savepoint.
+
+        One commit per batch instead of per event; a failing event rolls back only its savepoint.
+        Returns, per message, True to acknowledge or False to redeliver. If the commit itself fails,
+        nothing was applied and every message is redelivered.
+        """
+        verdicts: list[bool] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                for subject, data, deliveries in messages:
+                    verdicts.append(await self._handle_one(session, subject, data, deliveries))
+        except Exception as exc:
+            log.warning("event_batch_commit_failed", consumer=self.consumer.name, error=str(exc))
+            return [False] * len(messages)
+        return verdicts
+
+    async def _handle_one(self, session: AsyncSession, subject: str, data: bytes, deliveries: int) -> bool:
         try:
             envelope = EventEnvelope.model_validate_json(data)
         except ValidationError as exc:
-            await self._dead_letter_it(subject, data, None, f"malformed envelope: {exc}", deliveries)
+            await self._dead_letter_it(session, subject, data, None, f"malformed envelope: {exc}", deliveries)
             return True
         handler = self.consumer.handlers.get(subject)
         if handler is None:
             return True
         token = bind_request_id(envelope.correlation_id)
         try:
-            async with self._sessions() as session, session.begin():
+            async with session.begin_nested():
                 first_time = (
                     await session.execute(
                         pg_insert(self._inbox)
@@ -100,27 +120,32 @@ class ConsumerRunner:
                 error=str(exc) or type(exc).__name__,
             )
             if deliveries >= self.consumer.max_deliver:
-                await self._dead_letter_it(subject, data, envelope, repr(exc), deliveries)
+                await self._dead_letter_it(session, subject, data, envelope, repr(exc), deliveries)
                 return True
             return False
         finally:
             reset_request_id(token)
 
     async def _dead_letter_it(
-        self, subject: str, data: bytes, envelope: EventEnvelope | None, error: str, deliveries: int
+        self,
+        session: AsyncSession,
+        subject: str,
+        data: bytes,
+        envelope: EventEnvelope | None,
+        error: str,
+        deliveries: int,
     ) -> None:
         log.error("event_dead_lettered", consumer=self.consumer.name, subject=subject, error=error)
-        async with self._sessions() as session, session.begin():
-            await session.execute(
-                insert(self._dead_letter).values(
-                    consumer=self.consumer.name,
-                    event_id=envelope.id if envelope else None,
-                    subject=subject,
-                    body=data.decode("utf-8", errors="replace"),
-                    error=error[:4000],
-                    deliveries=deliveries,
-                )
+        await session.execute(
+            insert(self._dead_letter).values(
+                consumer=self.consumer.name,
+                event_id=envelope.id if envelope else None,
+                subject=subject,
+                body=data.decode("utf-8", errors="replace"),
+                error=error[:4000],
+                deliveries=deliveries,
             )
+        )
 
     async def _subscribe(self, nc: NATS) -> object:
         js = nc.jetstream()
@@ -138,12 +163,14 @@ class ConsumerRunner:
         )
         return await js.pull_subscribe_bind(durable=self.consumer.name, stream=STREAM_NAME)
 
-    async def _process(self, msg: Msg) -> None:
-        deliveries = msg.metadata.num_delivered or 1
-        if await self.handle(msg.subject, msg.data, deliveries):
-            await msg.ack()
-        else:
-            await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30.0))
+    async def _process(self, messages: Sequence[Msg]) -> None:
+        batch = [(msg.subject, msg.data, msg.metadata.num_delivered or 1) for msg in messages]
+        verdicts = await self.handle_batch(batch)
+        for msg, (_, _, deliveries), acknowledge in zip(messages, batch, verdicts, strict=True):
+            if acknowledge:
+                await msg.ack()
+            else:
+                await msg.nak(delay=min(0.5 * 2 ** (deliveries - 1), 30.0))
 
     async def run(self, stop: asyncio.Event) -> None:
         nc = await connect_nats_with_retry(self._nats_url, f"consumer-{self.consumer.name}", stop)
@@ -167,7 +194,6 @@ class ConsumerRunner:
                     log.warning("consumer_fetch_failed", consumer=self.consumer.name, error=str(exc))
                     await asyncio.sleep(0.5)
                     continue
-                for msg in messages:
-                    await self._process(msg)
+                await self._process(messages)
         finally:
             await nc.close()

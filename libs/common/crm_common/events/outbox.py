@@ -7,6 +7,7 @@ transaction as its effects, so a redelivered event changes nothing.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from sqlalchemy import (
@@ -97,6 +98,12 @@ async def record_event(
             event_id=envelope.id, subject=envelope.subject, envelope=envelope.model_dump(mode="json")
         )
     )
-    # Wakes the relay at commit time instead of at its next poll (NOTIFY is transactional).
-    await session.execute(text(f"NOTIFY {OUTBOX_NOTIFY_CHANNEL}"))
+    # Wakes the relay at commit time instead of at its next poll. NOTIFY is transactional and
+    # PostgreSQL folds repeats, so one per transaction is enough.
+    transaction = session.get_transaction()
+    notified = session.info.get("crm_outbox_notified")
+    if transaction is None or notified is None or notified() is not transaction:
+        await session.execute(text(f"NOTIFY {OUTBOX_NOTIFY_CHANNEL}"))
+        if transaction is not None:
+            session.info["crm_outbox_notified"] = weakref.ref(transaction)
     return envelope
