@@ -6,16 +6,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
 from crm_common.auth import CurrentStaff
 from crm_common.db import SessionDep, new_metadata
 from crm_common.errors import Conflict
 from crm_common.events import add_event_tables
 from crm_common.service_app import create_service_app
 from crm_common.settings import ServiceSettings
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from sqlalchemy import text
-
 from tests.conftest import Servers
 from tests.support import bearer, create_database, drop_database, running_app, staff_token
 

@@ -2,6 +2,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+
 from crm_common.auth import Role, TokenSigner
 from crm_common.errors import Unauthorized
 from crm_common.settings import DEV_JWT_SECRET, InsecureConfiguration, PlatformSettings

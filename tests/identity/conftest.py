@@ -4,10 +4,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+
 from identity.database import metadata
 from identity.main import create_app
 from identity.settings import IdentitySettings
-
 from tests.conftest import Servers
 from tests.support import drop_database, migrated_database, running_app, truncate_all
 

@@ -1,6 +1,5 @@
 import identity.customers.models  # noqa: F401  (all tables registered)
 from identity.database import metadata
-
 from tests.conftest import Servers
 from tests.support import assert_migrations_reversible_and_in_sync
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from crm_common.db import ensure_database
-from crm_common.migrations import upgrade
 from sqlalchemy.engine import make_url
 
+from crm_common.db import ensure_database
+from crm_common.migrations import upgrade
 from crm_platform.services import DATABASE_SERVICES, ServiceSpec
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from crm_common.auth import Role, TokenSigner
 from crm_common.settings import PlatformSettings
 

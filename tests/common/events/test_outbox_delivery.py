@@ -10,16 +10,16 @@ from pathlib import Path
 
 import nats
 import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
 from crm_common.db import new_metadata, session_factory
 from crm_common.events import EventEnvelope, add_event_tables, record_event
 from crm_common.events.consumer import ConsumerRunner, EventConsumer
 from crm_common.events.envelope import STREAM_NAME
 from crm_common.events.relay import OutboxRelay, outbox_lag
 from crm_platform.engines import EmbeddedNats
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-
 from tests.conftest import Servers
 from tests.support import create_database, drop_database, wait_until
 

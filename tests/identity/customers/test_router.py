@@ -1,12 +1,12 @@
 import uuid
 
 import httpx
-from crm_common.auth import Role
-from identity.database import metadata
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from crm_common.auth import Role
+from identity.database import metadata
 from tests.support import bearer, customer_token, staff_token
 
 ADMIN = bearer(staff_token(Role.ADMIN))

@@ -30,6 +30,11 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
 
 
+class PermanentEventError(Exception):
+    """Raised by a handler for an event that can never succeed (e.g. a payload that breaks its
+    contract): it is dead-lettered at once instead of being redelivered."""
+
+
 @dataclass
 class EventConsumer:
     """A named durable consumer: which subjects it reads and the handler per event subject."""
@@ -119,7 +124,7 @@ class ConsumerRunner:
                 deliveries=deliveries,
                 error=str(exc) or type(exc).__name__,
             )
-            if deliveries >= self.consumer.max_deliver:
+            if deliveries >= self.consumer.max_deliver or isinstance(exc, PermanentEventError):
                 await self._dead_letter_it(session, subject, data, envelope, repr(exc), deliveries)
                 return True
             return False
@@ -194,6 +199,9 @@ class ConsumerRunner:
                     log.warning("consumer_fetch_failed", consumer=self.consumer.name, error=str(exc))
                     await asyncio.sleep(0.5)
                     continue
-                await self._process(messages)
+                try:
+                    await self._process(messages)
+                except Exception as exc:  # an ack/nak lost to a broker restart: JetStream redelivers
+                    log.warning("consumer_ack_failed", consumer=self.consumer.name, error=str(exc))
         finally:
             await nc.close()

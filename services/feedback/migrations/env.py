@@ -1,0 +1,6 @@
+import feedback.customers.models  # noqa: F401  (registers the tables on the metadata)
+from crm_common.migrations import run_env
+from feedback.database import metadata
+from feedback.settings import FeedbackSettings
+
+run_env(metadata, FeedbackSettings())
