@@ -12,14 +12,14 @@ import asyncio
 import time
 
 import _harness
-from crm_common.db import new_metadata, session_factory
-from crm_common.events import EventEnvelope, add_event_tables, record_event
-from crm_common.events.consumer import ConsumerRunner, EventConsumer
-from crm_common.events.relay import OutboxRelay, outbox_lag
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from crm_common.db import new_metadata, session_factory
+from crm_common.events import EventEnvelope, add_event_tables, record_event
+from crm_common.events.consumer import ConsumerRunner, EventConsumer
+from crm_common.events.relay import OutboxRelay, outbox_lag
 from tests.support import create_database, drop_database
 
 METADATA = new_metadata()

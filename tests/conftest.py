@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from crm_platform.engines import EmbeddedNats, EmbeddedPostgres
 
 

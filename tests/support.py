@@ -10,13 +10,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from crm_common.auth import Role, TokenSigner
-from crm_common.migrations import upgrade
-from crm_common.settings import DEV_JWT_SECRET
 from fastapi import FastAPI
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from crm_common.auth import Role, TokenSigner
+from crm_common.migrations import upgrade
+from crm_common.settings import DEV_JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNER = TokenSigner(DEV_JWT_SECRET)

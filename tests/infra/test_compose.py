@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
+
 from crm_common.settings import env_names
 from crm_platform.services import SERVICES, ServiceSpec
-from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

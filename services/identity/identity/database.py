@@ -1,9 +1,10 @@
 """The identity service's own metadata: its tables, its outbox and inbox, nothing else."""
 
-from crm_common.db import new_metadata
-from crm_common.events import add_event_tables
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
+
+from crm_common.db import new_metadata
+from crm_common.events import add_event_tables
 
 metadata = new_metadata()
 add_event_tables(metadata)

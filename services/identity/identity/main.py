@@ -1,6 +1,6 @@
-from crm_common.service_app import create_service_app
 from fastapi import FastAPI
 
+from crm_common.service_app import create_service_app
 from identity import VERSION
 from identity.customers.router import router as customers_router
 from identity.database import metadata

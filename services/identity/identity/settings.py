@@ -1,5 +1,6 @@
-from crm_common.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from crm_common.settings import ServiceSettings
 
 
 class IdentitySettings(ServiceSettings):

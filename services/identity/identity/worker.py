@@ -2,7 +2,6 @@
 
 from crm_common.events.consumer import EventConsumer
 from crm_common.worker import run_worker
-
 from identity.database import metadata
 from identity.settings import IdentitySettings
 

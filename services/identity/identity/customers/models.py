@@ -15,11 +15,11 @@ class Customer(IdentityModel, table=True):
     email: str | None = Field(default=None, max_length=320, index=True)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     updated_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(
             DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
-        )
+        ),
     )

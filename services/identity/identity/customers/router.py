@@ -1,6 +1,8 @@
 import uuid
 from typing import Annotated
 
+from fastapi import APIRouter, Query, status
+
 from crm_common.auth import (
     CurrentPrincipal,
     CurrentStaff,
@@ -11,8 +13,6 @@ from crm_common.auth import (
 )
 from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
-from fastapi import APIRouter, Query, status
-
 from identity.customers import service
 from identity.customers.schemas import CustomerBatch, CustomerCreate, CustomerPublic
 

@@ -1,8 +1,8 @@
 """What the identity service publishes (contract: docs in README, schema version 1)."""
 
-from crm_common.events import record_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm_common.events import record_event
 from identity.customers.models import Customer
 from identity.database import metadata
 
