@@ -125,6 +125,7 @@ async def test_missing_token_is_401_and_bad_token_is_401(client: httpx.AsyncClie
     forged = await client.post("/widgets", json={"name": "a", "size": 1}, headers=bearer("not.a.jwt"))
     assert forged.status_code == 401
     assert forged.json()["type"].endswith("/unauthorized")
+    assert forged.headers["www-authenticate"].startswith("Bearer")
 
 
 async def test_unknown_route_is_a_404_problem(client: httpx.AsyncClient) -> None:

@@ -45,6 +45,7 @@ class ProblemError(Exception):
     status: int = 500
     type: str = "internal"
     title: str = "Internal error"
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str | None = None, *, errors: list[FieldError] | None = None, **extra: Any):
         super().__init__(detail or self.title)
@@ -59,6 +60,7 @@ class BadRequest(ProblemError):
 
 class Unauthorized(ProblemError):
     status, type, title = 401, "unauthorized", "Authentication required"
+    headers = {"WWW-Authenticate": 'Bearer realm="crm"'}  # RFC 9110 §11.6.1
 
 
 class Forbidden(ProblemError):
@@ -133,6 +135,7 @@ async def _handle_problem(request: Request, exc: Exception) -> JSONResponse:
         instance=request.url.path,
         errors=exc.errors,
         extra=exc.extra,
+        headers=exc.headers,
     )
 
 

@@ -13,9 +13,19 @@ async def _propagate_request_id(request: httpx.Request) -> None:
         request.headers[REQUEST_ID_HEADER] = request_id
 
 
-def service_client(base_url: str, *, timeout: float = 2.0, max_connections: int = 100) -> httpx.AsyncClient:
-    """A pooled client for one downstream service. Create it in the lifespan, close it on shutdown."""
+def service_client(
+    base_url: str,
+    *,
+    timeout: float = 2.0,
+    max_connections: int = 100,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    """A pooled client for one downstream service. Create it in the lifespan, close it on shutdown.
+
+    ``transport`` routes the client elsewhere, e.g. to an in-process app in tests.
+    """
     return httpx.AsyncClient(
+        transport=transport,
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),

@@ -63,6 +63,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every service-to-service call at INFO; the request middleware already logs ours.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # uvicorn's access log repeats what the request middleware logs, in another format.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False

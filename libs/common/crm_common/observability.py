@@ -180,24 +180,32 @@ def health_router(
     checks: dict[str, ReadinessCheck],
     metrics: RequestMetrics,
     refresh_gauges: Callable[[], Awaitable[None]] | None = None,
+    with_readyz: bool = True,
 ) -> APIRouter:
+    """/healthz, /metrics and, unless ``with_readyz=False`` (an app with its own), /readyz."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> Liveness:
         return Liveness(status="ok", service=service, version=version)
 
-    @router.get(
-        "/readyz",
-        summary="Ready to serve: 200 only when every dependency is reachable",
-        responses={503: {"model": Readiness, "description": "A dependency (named in checks) is unreachable"}},
-    )
     async def readyz(response: Response) -> Readiness:
         results = {name: await check() for name, check in checks.items()}
         ready = all(results.values())
         if not ready:
             response.status_code = 503
         return Readiness(status="ready" if ready else "unavailable", service=service, checks=results)
+
+    if with_readyz:
+        router.add_api_route(
+            "/readyz",
+            readyz,
+            methods=["GET"],
+            summary="Ready to serve: 200 only when every dependency is reachable",
+            responses={
+                503: {"model": Readiness, "description": "A dependency (named in checks) is unreachable"}
+            },
+        )
 
     @router.get(
         "/metrics",
