@@ -23,6 +23,8 @@ def platform(servers: Servers) -> Iterator[Platform]:
     env = dict(os.environ)
     env.update({"CRM_ENV": "dev", "CRM_LOG_JSON": "true", "CRM_LOG_LEVEL": "WARNING"})
     env.update({"CRM_DATABASE_URL": servers.database_url, "CRM_NATS_URL": servers.nats_url})
+    # Durable consumers of their own: other tests' workers on the same NATS must not take these events.
+    env["CRM_NATS_CONSUMER_SUFFIX"] = f"-e2e-{suffix}"
     for name in E2E_SERVICES:
         env[f"CRM_{name.upper()}_DATABASE_NAME"] = f"crm_{name}_e2e_{suffix}"
     subprocess.run([sys.executable, "-m", "crm_platform.cli", "migrate"], env=env, check=True)
@@ -34,6 +36,7 @@ def platform(servers: Servers) -> Iterator[Platform]:
         yield running
     finally:
         running.stop()
+        _delete_consumers(servers.nats_url, env["CRM_NATS_CONSUMER_SUFFIX"])
         _drop_databases(servers.database_url, [env[f"CRM_{n.upper()}_DATABASE_NAME"] for n in E2E_SERVICES])
 
 
@@ -54,3 +57,23 @@ def _drop_databases(server_url: str, names: list[str]) -> None:
             await conn.close()
 
     asyncio.run(drop())
+
+
+def _delete_consumers(nats_url: str, suffix: str) -> None:
+    import asyncio
+
+    import nats
+
+    from crm_common.events.envelope import STREAM_NAME
+
+    async def delete() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            for info in await js.consumers_info(STREAM_NAME):
+                if info.name.endswith(suffix):
+                    await js.delete_consumer(STREAM_NAME, info.name)
+        finally:
+            await nc.close()
+
+    asyncio.run(delete())

@@ -36,6 +36,12 @@ class PlatformSettings(BaseSettings):
         description="A PostgreSQL server URL; each service uses its own database on it.",
     )
     nats_url: str = Field("nats://127.0.0.1:4222", validation_alias=AliasChoices("CRM_NATS_URL"))
+    nats_consumer_suffix: str = Field(
+        "",
+        validation_alias=AliasChoices("CRM_NATS_CONSUMER_SUFFIX"),
+        description="Appended to every durable JetStream consumer name, so that two deployments sharing "
+        "one NATS server (a test run beside a dev platform) never take each other's events.",
+    )
     jwt_secret: str = Field(DEV_JWT_SECRET, validation_alias=AliasChoices("CRM_JWT_SECRET"))
     jwt_issuer: str = Field("crm", validation_alias=AliasChoices("CRM_JWT_ISSUER"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("CRM_LOG_LEVEL"))

@@ -39,7 +39,12 @@ async def serve_worker(
         name=settings.service_name,
         poll_seconds=settings.outbox_poll_seconds,
     )
-    runners = [ConsumerRunner(consumer, sessions, metadata, settings.nats_url) for consumer in consumers]
+    runners = [
+        ConsumerRunner(
+            consumer, sessions, metadata, settings.nats_url, durable_suffix=settings.nats_consumer_suffix
+        )
+        for consumer in consumers
+    ]
     try:
         await asyncio.gather(relay.run(stop), *(runner.run(stop) for runner in runners))
     finally:

@@ -63,3 +63,12 @@ async def test_customer_token_reads_only_its_own_customer(identity_client: httpx
     )
     assert other.status_code == 403
     assert other.json()["type"].endswith("/forbidden")
+
+
+async def test_control_characters_in_a_name_are_a_422_naming_the_field(
+    identity_client: httpx.AsyncClient,
+) -> None:
+    # Found by schemathesis: a NUL reached PostgreSQL and failed the INSERT with a 500.
+    response = await identity_client.post("/v1/customers", json={"display_name": "Kim\u0000"}, headers=ADMIN)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["body.display_name"]

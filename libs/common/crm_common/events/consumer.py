@@ -60,8 +60,11 @@ class ConsumerRunner:
         session_factory: async_sessionmaker[AsyncSession],
         metadata: MetaData,
         nats_url: str,
+        *,
+        durable_suffix: str = "",
     ):
         self.consumer = consumer
+        self.durable_name = consumer.name + durable_suffix
         self._sessions = session_factory
         self._inbox = metadata.tables["inbox_event"]
         self._dead_letter = metadata.tables["dead_letter_event"]
@@ -158,7 +161,7 @@ class ConsumerRunner:
         await js.add_consumer(
             STREAM_NAME,
             ConsumerConfig(
-                durable_name=self.consumer.name,
+                durable_name=self.durable_name,
                 filter_subjects=self.consumer.filter_subjects,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
@@ -166,7 +169,7 @@ class ConsumerRunner:
                 max_deliver=self.consumer.max_deliver + 1,
             ),
         )
-        return await js.pull_subscribe_bind(durable=self.consumer.name, stream=STREAM_NAME)
+        return await js.pull_subscribe_bind(durable=self.durable_name, stream=STREAM_NAME)
 
     async def _process(self, messages: Sequence[Msg]) -> None:
         batch = [(msg.subject, msg.data, msg.metadata.num_delivered or 1) for msg in messages]

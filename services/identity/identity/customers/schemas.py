@@ -1,22 +1,16 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from crm_common.validation import SingleLineText
 
 
 class CustomerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
-
-    @field_validator("display_name")
-    @classmethod
-    def _strip(cls, value: str) -> str:
-        stripped = " ".join(value.split())
-        if not stripped:
-            raise ValueError("must not be blank")
-        return stripped
 
 
 class CustomerPublic(BaseModel):
