@@ -54,15 +54,23 @@ def _run_as_user() -> str | None:
     return PG_SYSTEM_USER
 
 
+def _make_traversable(path: Path) -> None:
+    """Let other users pass through every folder above ``path`` (e.g. a 0700 temporary checkout).
+
+    Only the execute (search) bit is added: nothing becomes listable or readable.
+    """
+    for parent in reversed(path.parents):
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
 def _make_accessible(path: Path, user: str) -> None:
     """Let ``user`` reach and own ``path`` (the data dir) even when it lies under root's folders."""
     import pwd
 
     entry = pwd.getpwnam(user)
-    for parent in reversed(path.parents):
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)  # traverse only; nothing becomes readable
+    _make_traversable(path)
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
@@ -99,6 +107,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(exist_ok=True)
         if self._user:
+            _make_traversable(_pg_bin() / "postgres")  # the binaries live in the (root-owned) venv
             _make_accessible(self.data_dir, self._user)
             _make_accessible(self.pgdata, self._user)
         if not (self.pgdata / "PG_VERSION").exists():
