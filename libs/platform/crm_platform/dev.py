@@ -195,7 +195,9 @@ def run_dev(data_dir: Path, *, load_demo: bool = True, echo: Callable[[str], Non
         platform = Platform(database_url, nats_url, default_ports())
         platform.start()
         platform.wait_ready()
-        marker = data_dir / f"seeded-{hashlib.sha256(database_url.encode()).hexdigest()[:12]}"
+        # Embedded PostgreSQL gets a new port each run, so its marker must not depend on the URL.
+        server_key = "embedded" if any(isinstance(e, EmbeddedPostgres) for e in engines) else database_url
+        marker = data_dir / f"seeded-{hashlib.sha256(server_key.encode()).hexdigest()[:12]}"
         if load_demo and not marker.exists():
             ids = seed(platform.url("identity"))
             marker.write_text("\n".join(ids) + "\n")

@@ -196,10 +196,11 @@ class ConsumerRunner:
             while not stop.is_set() and sub is not None:
                 try:
                     messages = await sub.fetch(self.consumer.batch_size, timeout=1.0)  # type: ignore[attr-defined]
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):  # nothing to fetch this second
                     continue
                 except Exception as exc:  # broker restarting: the client reconnects by itself
-                    log.warning("consumer_fetch_failed", consumer=self.consumer.name, error=str(exc))
+                    error = str(exc) or type(exc).__name__
+                    log.warning("consumer_fetch_failed", consumer=self.consumer.name, error=error)
                     await asyncio.sleep(0.5)
                     continue
                 try:
