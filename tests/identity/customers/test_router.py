@@ -72,3 +72,21 @@ async def test_control_characters_in_a_name_are_a_422_naming_the_field(
     response = await identity_client.post("/v1/customers", json={"display_name": "Kim\u0000"}, headers=ADMIN)
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["body.display_name"]
+
+
+async def test_request_id_travels_into_the_event_it_causes(
+    identity_client: httpx.AsyncClient, identity_db: str
+) -> None:
+    response = await identity_client.post(
+        "/v1/customers", json={"display_name": "Traced"}, headers={**ADMIN, "X-Request-ID": "req-trace-1"}
+    )
+    assert response.headers["x-request-id"] == "req-trace-1"
+    engine = create_async_engine(make_url(identity_db).set(drivername="postgresql+asyncpg"))
+    try:
+        async with engine.connect() as conn:
+            envelope = (await conn.execute(select(metadata.tables["outbox_event"].c.envelope))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert envelope["correlation_id"] == "req-trace-1"
+    assert envelope["type"] == "customer.created"
+    assert envelope["payload"]["customer_id"] == response.json()["id"]
