@@ -12,22 +12,7 @@ from campaign.main import create_app
 from campaign.settings import CampaignSettings
 from crm_common.db import create_engine, session_factory
 from crm_common.events.consumer import ConsumerRunner
-from tests.conftest import Servers
-from tests.support import drop_database, migrated_database, running_app, truncate_all
-
-
-@pytest.fixture(scope="session")
-async def campaign_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "campaign")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-def campaign_settings(campaign_db: str, servers: Servers) -> CampaignSettings:
-    return CampaignSettings(
-        database_url=campaign_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
+from tests.support import running_app, truncate_all
 
 
 @pytest.fixture

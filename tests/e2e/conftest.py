@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from crm_platform.dev import Platform
 from crm_platform.engines import free_port
-from tests.conftest import Servers
+from tests.conftest import Servers, _delete_durable_consumers
 
 E2E_SERVICES = ("identity", "campaign", "feedback")
 
@@ -36,7 +37,7 @@ def platform(servers: Servers) -> Iterator[Platform]:
         yield running
     finally:
         running.stop()
-        _delete_consumers(servers.nats_url, env["CRM_NATS_CONSUMER_SUFFIX"])
+        asyncio.run(_delete_durable_consumers(servers.nats_url, env["CRM_NATS_CONSUMER_SUFFIX"]))
         _drop_databases(servers.database_url, [env[f"CRM_{n.upper()}_DATABASE_NAME"] for n in E2E_SERVICES])
 
 
@@ -57,23 +58,3 @@ def _drop_databases(server_url: str, names: list[str]) -> None:
             await conn.close()
 
     asyncio.run(drop())
-
-
-def _delete_consumers(nats_url: str, suffix: str) -> None:
-    import asyncio
-
-    import nats
-
-    from crm_common.events.envelope import STREAM_NAME
-
-    async def delete() -> None:
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            for info in await js.consumers_info(STREAM_NAME):
-                if info.name.endswith(suffix):
-                    await js.delete_consumer(STREAM_NAME, info.name)
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())

@@ -12,22 +12,7 @@ from feedback.database import metadata
 from feedback.events.consumers import customers_consumer
 from feedback.main import create_app
 from feedback.settings import FeedbackSettings
-from tests.conftest import Servers
-from tests.support import drop_database, migrated_database, running_app, truncate_all
-
-
-@pytest.fixture(scope="session")
-async def feedback_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "feedback")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-def feedback_settings(feedback_db: str, servers: Servers) -> FeedbackSettings:
-    return FeedbackSettings(
-        database_url=feedback_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
+from tests.support import running_app, truncate_all
 
 
 @pytest.fixture

@@ -31,37 +31,8 @@ from gateway.settings import GatewaySettings
 from identity.database import metadata as identity_metadata
 from identity.main import create_app as create_identity_app
 from identity.settings import IdentitySettings
-from tests.conftest import Servers
 from tests.gateway.support import Gateway, RecordingTransport, identity_events
-from tests.support import drop_database, migrated_database, running_app, truncate_all, wait_until
-
-
-@pytest.fixture(scope="session")
-async def identity_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "identity")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-async def campaign_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "campaign")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-async def feedback_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "feedback")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-def campaign_settings(campaign_db: str, servers: Servers) -> CampaignSettings:
-    return CampaignSettings(
-        database_url=campaign_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
+from tests.support import running_app, truncate_all, wait_until
 
 
 @contextlib.asynccontextmanager
@@ -81,11 +52,8 @@ async def serving(app: FastAPI, database_url: str, metadata: MetaData) -> AsyncI
 
 
 @pytest.fixture
-async def identity_app(identity_db: str, servers: Servers) -> AsyncIterator[FastAPI]:
-    settings = IdentitySettings(
-        database_url=identity_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
-    async with serving(create_identity_app(settings), identity_db, identity_metadata) as app:
+async def identity_app(identity_settings: IdentitySettings, identity_db: str) -> AsyncIterator[FastAPI]:
+    async with serving(create_identity_app(identity_settings), identity_db, identity_metadata) as app:
         yield app
 
 
@@ -96,11 +64,8 @@ async def campaign_app(campaign_settings: CampaignSettings, campaign_db: str) ->
 
 
 @pytest.fixture
-async def feedback_app(feedback_db: str, servers: Servers) -> AsyncIterator[FastAPI]:
-    settings = FeedbackSettings(
-        database_url=feedback_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
-    async with serving(create_feedback_app(settings), feedback_db, feedback_metadata) as app:
+async def feedback_app(feedback_settings: FeedbackSettings, feedback_db: str) -> AsyncIterator[FastAPI]:
+    async with serving(create_feedback_app(feedback_settings), feedback_db, feedback_metadata) as app:
         yield app
 
 

@@ -8,22 +8,7 @@ import pytest
 from identity.database import metadata
 from identity.main import create_app
 from identity.settings import IdentitySettings
-from tests.conftest import Servers
-from tests.support import drop_database, migrated_database, running_app, truncate_all
-
-
-@pytest.fixture(scope="session")
-async def identity_db(servers: Servers) -> AsyncIterator[str]:
-    url = await migrated_database(servers.database_url, "identity")
-    yield url
-    await drop_database(servers.database_url, url)
-
-
-@pytest.fixture(scope="session")
-def identity_settings(identity_db: str, servers: Servers) -> IdentitySettings:
-    return IdentitySettings(
-        database_url=identity_db, nats_url=servers.nats_url, environment="dev", log_json=False
-    )
+from tests.support import running_app, truncate_all
 
 
 @pytest.fixture
