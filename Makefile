@@ -38,11 +38,22 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
+# Benchmarks need reference tools (Splink, recordlinkage) the tests do not: their own lock, a superset.
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat requirements-bench.lock | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): requirements-bench.lock | $(BIN)/python
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-bench.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* $(VENV)/.bench-installed-* && touch $(BENCH_STAMP)
+
+bench-install: $(BENCH_STAMP)
+
+bench: bench-install
 	@ls bench/*.py | grep -v '/_' | while read b; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lock: | $(BIN)/python
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --extra bench --python-version 3.11 -o requirements-bench.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
