@@ -1,7 +1,10 @@
 """Schemathesis over every service's OpenAPI, against the running processes.
 
-Bounded, derandomized examples keep the suite fast and repeatable. All of schemathesis' checks run:
-no 5xx, status codes, content types, headers and bodies as documented, invalid data rejected.
+Bounded, derandomized examples keep the suite fast and repeatable. Schemathesis' checks run: no 5xx,
+status codes, content types, headers and bodies as documented, schema-invalid data rejected. One is
+left out: "schema-valid data accepted", because some rules are semantic and cannot be written in
+JSON Schema (a phone number valid for its region, an identifier type from configuration); those
+answer 422 naming the field, which the services' own tests assert.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from crm_common.auth import Role
 from crm_platform.dev import Platform
@@ -37,6 +41,6 @@ def test_service_api_conforms_to_its_openapi(platform: Platform, service: str) -
             suppress_health_check=list(HealthCheck),
         )
         def conforms(case: Case) -> None:
-            case.call_and_validate(headers=ADMIN)
+            case.call_and_validate(headers=ADMIN, excluded_checks=[positive_data_acceptance])
 
         conforms()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -42,10 +43,16 @@ def create_customer(platform: Platform, name: str, request_id: str | None = None
     if request_id:
         headers["X-Request-ID"] = request_id
     response = httpx.post(
-        platform.url("identity") + "/v1/customers", json={"display_name": name}, headers=headers, timeout=10
+        platform.url("identity") + "/v1/identify",
+        json={
+            "identifiers": [{"type": "external:e2e", "value": str(uuid.uuid4())}],
+            "traits": {"name": name},
+        },
+        headers=headers,
+        timeout=10,
     )
-    assert response.status_code == 201, response.text
-    return response.json()
+    assert response.status_code == 200, response.text
+    return {"id": response.json()["customer_id"]}
 
 
 def wait_for_audience(platform: Platform, customer_id: str, timeout: float = 20.0) -> dict[str, Any]:

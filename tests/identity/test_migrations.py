@@ -1,4 +1,4 @@
-import identity.customers.models  # noqa: F401  (all tables registered)
+import identity.models  # noqa: F401  (all tables registered)
 from identity.database import metadata
 from tests.conftest import Servers
 from tests.support import assert_migrations_reversible_and_in_sync

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, Table, text
+from sqlmodel import SQLModel
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
@@ -100,3 +101,10 @@ async def ensure_database(server_url: str, name: str) -> bool:
         return True
     finally:
         await conn.close()
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel class, typed, for bulk and set-based statements."""
+    table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass for table=True
+    assert isinstance(table, Table)
+    return table

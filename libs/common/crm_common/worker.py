@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_common.db import create_engine, session_factory
 from crm_common.events.consumer import ConsumerRunner, EventConsumer
@@ -18,13 +19,20 @@ from crm_common.settings import ServiceSettings
 log = structlog.get_logger(__name__)
 
 
+BackgroundJob = Callable[[async_sessionmaker[AsyncSession], asyncio.Event], Awaitable[None]]
+
+
 async def serve_worker(
     settings: ServiceSettings,
     metadata: MetaData,
     consumers: Sequence[EventConsumer],
     stop: asyncio.Event,
+    jobs: Sequence[BackgroundJob] = (),
 ) -> None:
-    """Run the relay and consumers until ``stop`` is set; in-flight work finishes or is redelivered."""
+    """Run the relay, the consumers and the service's own background jobs until ``stop`` is set.
+
+    In-flight work finishes or is picked up again after a restart.
+    """
     engine = create_engine(
         settings.async_database_url(),
         pool_size=4,
@@ -46,12 +54,19 @@ async def serve_worker(
         for consumer in consumers
     ]
     try:
-        await asyncio.gather(relay.run(stop), *(runner.run(stop) for runner in runners))
+        await asyncio.gather(
+            relay.run(stop), *(runner.run(stop) for runner in runners), *(job(sessions, stop) for job in jobs)
+        )
     finally:
         await engine.dispose()
 
 
-def run_worker(settings: ServiceSettings, metadata: MetaData, consumers: Sequence[EventConsumer]) -> None:
+def run_worker(
+    settings: ServiceSettings,
+    metadata: MetaData,
+    consumers: Sequence[EventConsumer],
+    jobs: Sequence[BackgroundJob] = (),
+) -> None:
     configure_logging(f"{settings.service_name}-worker", settings.log_level, settings.log_json)
 
     async def main() -> None:
@@ -60,7 +75,7 @@ def run_worker(settings: ServiceSettings, metadata: MetaData, consumers: Sequenc
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("worker_starting", service=settings.service_name, consumers=[c.name for c in consumers])
-        await serve_worker(settings, metadata, consumers, stop)
+        await serve_worker(settings, metadata, consumers, stop, jobs)
         log.info("worker_stopped", service=settings.service_name)
 
     asyncio.run(main())

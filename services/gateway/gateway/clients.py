@@ -89,21 +89,30 @@ class ServiceLiveness(BaseModel):
     version: str
 
 
+class IdentifierRecord(BaseModel):
+    type: str
+    value: str
+
+
 class CustomerRecord(BaseModel):
     """Identity's ``GET /v1/customers/{id}`` (fields the gateway does not know are ignored)."""
 
     id: uuid.UUID
-    display_name: str
-    email: str | None
+    display_name: str | None
+    identifiers: list[IdentifierRecord] = []
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def email(self) -> str | None:
+        return next((i.value for i in self.identifiers if i.type == "email"), None)
 
 
 class AudienceMemberRecord(BaseModel):
     """Campaign's ``GET /v1/audience/{customer_id}``: its projection of an identity customer."""
 
     customer_id: uuid.UUID
-    display_name: str
+    display_name: str | None
     email: str | None
     customer_created_at: datetime
     projected_at: datetime

@@ -1,4 +1,4 @@
-import identity.customers.models  # noqa: F401  (registers the tables on the metadata)
+import identity.models  # noqa: F401  (registers every table on the metadata)
 from crm_common.migrations import run_env
 from identity.database import metadata
 from identity.settings import IdentitySettings

@@ -100,7 +100,7 @@ async def test_handler_failure_before_the_last_delivery_asks_for_redelivery(
     audience_runner: ConsumerRunner, campaign_engine: AsyncEngine
 ) -> None:
     envelope = customer_created()
-    del envelope.payload["display_name"]
+    del envelope.payload["customer_id"]
 
     assert (
         await deliver(audience_runner, envelope, deliveries=audience_runner.consumer.max_deliver - 1) is False
@@ -115,7 +115,7 @@ async def test_handler_failure_on_the_last_delivery_is_dead_lettered_and_acknowl
     audience_runner: ConsumerRunner, campaign_engine: AsyncEngine
 ) -> None:
     envelope = customer_created()
-    del envelope.payload["display_name"]
+    del envelope.payload["customer_id"]
 
     assert await deliver(audience_runner, envelope, deliveries=audience_runner.consumer.max_deliver) is True
 

@@ -21,11 +21,20 @@ query Customer($id: UUID!) {
 async def create_customer(
     identity_api: httpx.AsyncClient, display_name: str, email: str | None = None
 ) -> Any:
-    response = await identity_api.post(
-        "/v1/customers", json={"display_name": display_name, "email": email}, headers=ADMIN
+    identifiers = (
+        [{"type": "email", "value": email}]
+        if email
+        else [{"type": "external:test", "value": display_name.replace(" ", "-")}]
     )
-    assert response.status_code == 201, response.text
-    return response.json()
+    response = await identity_api.post(
+        "/v1/identify",
+        json={"identifiers": identifiers, "traits": {"name": display_name}, "source": "crm"},
+        headers=ADMIN,
+    )
+    assert response.status_code == 200, response.text
+    customer_id = response.json()["customer_id"]
+    customer = await identity_api.get(f"/v1/customers/{customer_id}", headers=ADMIN)
+    return customer.json()
 
 
 async def test_customer_is_read_from_identity(gateway: Gateway, identity_api: httpx.AsyncClient) -> None:

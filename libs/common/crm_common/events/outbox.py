@@ -76,6 +76,36 @@ def outbox_table(metadata: MetaData) -> Table:
     return metadata.tables["outbox_event"]
 
 
+async def record_events(
+    session: AsyncSession,
+    metadata: MetaData,
+    *,
+    producer: str,
+    events: list[tuple[str, str | None, dict[str, Any]]],
+) -> list[EventEnvelope]:
+    """Write many events (type, subject id, payload) in one statement, inside the caller's transaction."""
+    envelopes = [
+        EventEnvelope(
+            type=event_type,
+            producer=producer,
+            subject_id=subject_id,
+            correlation_id=current_request_id(),
+            payload=payload,
+        )
+        for event_type, subject_id, payload in events
+    ]
+    if envelopes:
+        await session.execute(
+            insert(outbox_table(metadata)),
+            [
+                {"event_id": e.id, "subject": e.subject, "envelope": e.model_dump(mode="json")}
+                for e in envelopes
+            ],
+        )
+        await _notify_relay(session)
+    return envelopes
+
+
 async def record_event(
     session: AsyncSession,
     metadata: MetaData,
@@ -86,18 +116,13 @@ async def record_event(
     subject_id: str | None = None,
 ) -> EventEnvelope:
     """Write an event to the outbox inside the caller's transaction (published after commit)."""
-    envelope = EventEnvelope(
-        type=event_type,
-        producer=producer,
-        subject_id=subject_id,
-        correlation_id=current_request_id(),
-        payload=payload,
+    (envelope,) = await record_events(
+        session, metadata, producer=producer, events=[(event_type, subject_id, payload)]
     )
-    await session.execute(
-        insert(outbox_table(metadata)).values(
-            event_id=envelope.id, subject=envelope.subject, envelope=envelope.model_dump(mode="json")
-        )
-    )
+    return envelope
+
+
+async def _notify_relay(session: AsyncSession) -> None:
     # Wakes the relay at commit time instead of at its next poll. NOTIFY is transactional and
     # PostgreSQL folds repeats, so one per transaction is enough.
     transaction = session.get_transaction()
@@ -106,4 +131,3 @@ async def record_event(
         await session.execute(text(f"NOTIFY {OUTBOX_NOTIFY_CHANNEL}"))
         if transaction is not None:
             session.info["crm_outbox_notified"] = weakref.ref(transaction)
-    return envelope

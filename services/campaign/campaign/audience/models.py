@@ -13,7 +13,7 @@ class AudienceMember(CampaignModel, table=True):
     __tablename__ = "audience_member"
 
     customer_id: uuid.UUID = Field(primary_key=True)
-    display_name: str = Field(max_length=200)
+    display_name: str | None = Field(default=None, max_length=400)
     email: str | None = Field(default=None, max_length=320)
     customer_created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     projected_at: datetime = Field(

@@ -14,7 +14,7 @@ async def upsert(
     session: AsyncSession,
     *,
     customer_id: uuid.UUID,
-    display_name: str,
+    display_name: str | None,
     email: str | None,
     customer_created_at: datetime,
 ) -> None:

@@ -15,7 +15,7 @@ async def project_customer(
     session: AsyncSession,
     *,
     customer_id: uuid.UUID,
-    display_name: str,
+    display_name: str | None,
     email: str | None,
     customer_created_at: datetime,
 ) -> None:

@@ -20,7 +20,7 @@ class CustomerCreatedV1(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     customer_id: uuid.UUID
-    display_name: str
+    display_name: str | None = None
     email: str | None = None
     created_at: AwareDatetime
 

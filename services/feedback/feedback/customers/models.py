@@ -13,7 +13,7 @@ class CustomerRef(FeedbackModel, table=True):
     __tablename__ = "customer_ref"
 
     customer_id: uuid.UUID = Field(primary_key=True)
-    display_name: str = Field(max_length=200)
+    display_name: str | None = Field(default=None, max_length=400)
     first_seen_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )

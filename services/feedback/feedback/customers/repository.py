@@ -7,7 +7,7 @@ from sqlmodel import col
 from feedback.customers.models import CustomerRef
 
 
-async def upsert(session: AsyncSession, *, customer_id: uuid.UUID, display_name: str) -> None:
+async def upsert(session: AsyncSession, *, customer_id: uuid.UUID, display_name: str | None) -> None:
     """Insert the customer or refresh its name; repeating the same facts writes nothing.
 
     An erased customer keeps its erasure: a replayed event must not bring the name back.

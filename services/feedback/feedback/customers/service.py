@@ -9,7 +9,7 @@ from feedback.customers.errors import CustomerRefNotFound
 from feedback.customers.models import CustomerRef
 
 
-async def record_customer(session: AsyncSession, *, customer_id: uuid.UUID, display_name: str) -> None:
+async def record_customer(session: AsyncSession, *, customer_id: uuid.UUID, display_name: str | None) -> None:
     """Remember a customer identity created, or refresh its name; safe to repeat."""
     await repository.upsert(session, customer_id=customer_id, display_name=display_name)
 

@@ -20,7 +20,7 @@ class CustomerCreatedV1(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     customer_id: uuid.UUID
-    display_name: str
+    display_name: str | None = None
 
 
 async def on_customer_created(session: AsyncSession, envelope: EventEnvelope) -> None:

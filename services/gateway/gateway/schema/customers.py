@@ -11,7 +11,7 @@ from gateway.context import GatewayInfo
 @strawberry.type(description="The customer as the campaign service has projected them into its audience.")
 class AudienceMember:
     customer_id: uuid.UUID
-    display_name: str
+    display_name: str | None
     email: str | None
     customer_created_at: datetime
     projected_at: datetime = strawberry.field(description="When campaign last applied an identity event.")
@@ -30,7 +30,7 @@ class AudienceMember:
 @strawberry.type(description="A customer as identity resolves them, with what the other services know.")
 class Customer:
     id: uuid.UUID
-    display_name: str
+    display_name: str | None
     email: str | None
     created_at: datetime
 

@@ -1,51 +1,208 @@
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from crm_common.auth import (
-    CurrentPrincipal,
-    CurrentStaff,
-    Principal,
-    Role,
-    ensure_staff_or_self,
-    require_roles,
-)
+from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, require_roles
 from crm_common.db import SessionDep
-from crm_common.errors import problem_responses
+from crm_common.errors import Forbidden, problem_responses
+from crm_common.pagination import decode_cursor, encode_cursor
 from identity.customers import service
-from identity.customers.schemas import CustomerBatch, CustomerCreate, CustomerPublic
+from identity.customers.errors import CustomerNotFound
+from identity.customers.schemas import (
+    CustomerBatch,
+    CustomerPage,
+    CustomerPublic,
+    CustomerSummary,
+    IdentifierPublic,
+    ProfileField,
+)
+from identity.erasure import service as erasure
+from identity.identifiers import repository as identifiers
+from identity.identifiers.normalize import IdentifierRejected, normalize_identifier
+from identity.merges import service as merges
+from identity.merges.schemas import MergePublic
+from identity.settings import IdentitySettings
+from identity.timeline import repository as timeline
+from identity.timeline.models import Channel
+from identity.timeline.schemas import TimelinePage, TouchpointPublic
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem_responses(401, 403))
 
 MAX_BATCH_IDS = 500
-
-CustomerWriter = Annotated[Principal, require_roles(Role.ADMIN, Role.AGENT)]
-
-
-@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(413))
-async def create_customer(body: CustomerCreate, session: SessionDep, _: CustomerWriter) -> CustomerPublic:
-    customer = await service.create_customer(session, body)
-    return CustomerPublic.model_validate(customer)
+Admin = Annotated[Principal, require_roles(Role.ADMIN)]
 
 
-@router.get("", summary="Batch get by ids (one query for the whole batch)")
+def _settings(request: Request) -> IdentitySettings:
+    settings: IdentitySettings = request.app.state.settings
+    return settings
+
+
+async def _authorize(
+    session: SessionDep, principal: Principal, customer_id: uuid.UUID
+) -> service.ResolvedCustomer:
+    """Staff read anyone; a customer token reads only its own customer (also under a merged-away id)."""
+    resolved = await service.get_customer(session, customer_id)
+    if principal.is_staff:
+        return resolved
+    own = principal.customer_id
+    if own is None:
+        raise Forbidden("This needs a staff or customer token.")
+    try:
+        mine = await service.get_customer(session, own)
+    except CustomerNotFound as exc:
+        raise Forbidden("A customer token can only access its own customer.") from exc
+    if mine.customer.id != resolved.customer.id:
+        raise Forbidden("A customer token can only access its own customer.")
+    return resolved
+
+
+async def _public(
+    session: SessionDep, resolved: service.ResolvedCustomer, settings: IdentitySettings
+) -> CustomerPublic:
+    customer = resolved.customer
+    profile = (await service.golden_profiles(session, [customer.id], settings))[customer.id]
+    return CustomerPublic(
+        id=customer.id,
+        display_name=customer.display_name,
+        status=customer.status,
+        resolved_from=resolved.requested_id if resolved.resolved_from_merge else None,
+        profile={field: ProfileField.of(value) for field, value in sorted(profile.items())},
+        identifiers=[
+            IdentifierPublic.model_validate(i, from_attributes=True)
+            for i in await identifiers.of_customer(session, customer.id)
+        ],
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+    )
+
+
+@router.get("", summary="Batch get by ids (for DataLoaders): two queries for the whole batch")
 async def get_customers(
     session: SessionDep,
     _: CurrentStaff,
     ids: Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)],
 ) -> CustomerBatch:
     found = await service.get_customers(session, ids)
-    found_ids = {customer.id for customer in found}
     return CustomerBatch(
-        items=[CustomerPublic.model_validate(c) for c in found],
-        missing=[i for i in dict.fromkeys(ids) if i not in found_ids],
+        items={
+            str(requested): CustomerSummary.model_validate(c, from_attributes=True)
+            for requested, c in found.items()
+        },
+        missing=[i for i in dict.fromkeys(ids) if i not in found],
     )
+
+
+@router.get("/search", summary="Search by name, email or phone prefix")
+async def search_customers(
+    session: SessionDep,
+    _: CurrentStaff,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    after: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CustomerPage:
+    cursor = decode_cursor(after)
+    position = (
+        (str(cursor["k"]), uuid.UUID(str(cursor["id"])))
+        if cursor and "k" in cursor and "id" in cursor
+        else None
+    )
+    found = await service.search_customers(session, q, after=position, limit=limit + 1)
+    page = found[:limit]
+    next_cursor = (
+        encode_cursor({"k": page[-1].name_key or "", "id": str(page[-1].id)}) if len(found) > limit else None
+    )
+    return CustomerPage(
+        items=[CustomerSummary.model_validate(c, from_attributes=True) for c in page], next_cursor=next_cursor
+    )
+
+
+@router.get("/lookup", summary="The customer that owns an identifier", responses=problem_responses(404, 422))
+async def lookup_customer(
+    request: Request,
+    session: SessionDep,
+    _: CurrentStaff,
+    type: Annotated[str, Query(min_length=1, max_length=64)],
+    value: Annotated[str, Query(min_length=1, max_length=320)],
+) -> CustomerPublic:
+    settings = _settings(request)
+    try:
+        normalized = normalize_identifier(type, value, settings)
+    except IdentifierRejected as exc:
+        raise CustomerNotFound(f"No customer has this identifier ({exc.message}).") from exc
+    owner = await identifiers.owner_of(session, normalized.type, normalized.value)
+    if owner is None:
+        raise CustomerNotFound("No customer has this identifier.")
+    return await _public(session, await service.get_customer(session, owner), settings)
 
 
 @router.get("/{customer_id}", responses=problem_responses(404))
 async def get_customer(
-    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    request: Request, customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> CustomerPublic:
-    ensure_staff_or_self(principal, customer_id)
-    return CustomerPublic.model_validate(await service.get_customer(session, customer_id))
+    resolved = await _authorize(session, principal, customer_id)
+    return await _public(session, resolved, _settings(request))
+
+
+@router.get("/{customer_id}/timeline", responses=problem_responses(404))
+async def get_timeline(
+    customer_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    channel: Annotated[list[Channel] | None, Query()] = None,
+    type: Annotated[list[str] | None, Query(max_length=20)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TimelinePage:
+    resolved = await _authorize(session, principal, customer_id)
+    cursor = decode_cursor(after)
+    position = None
+    if cursor is not None:
+        try:
+            position = (datetime.fromisoformat(str(cursor["at"])), uuid.UUID(str(cursor["id"])))
+        except (KeyError, ValueError):
+            decode_cursor("!")  # raises the standard invalid-cursor problem
+    rows = await timeline.timeline(
+        session,
+        resolved.customer.id,
+        channels=[c.value for c in channel] if channel else None,
+        types=type,
+        since=since,
+        until=until,
+        after=position,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor({"at": page[-1].occurred_at.isoformat(), "id": str(page[-1].id)})
+        if len(rows) > limit
+        else None
+    )
+    return TimelinePage(
+        items=[TouchpointPublic.model_validate(t, from_attributes=True) for t in page],
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("/{customer_id}/merges", summary="Merge history (as survivor or as merged)")
+async def get_merge_history(
+    customer_id: uuid.UUID, session: SessionDep, _: CurrentStaff
+) -> list[MergePublic]:
+    return [
+        MergePublic.model_validate(m, from_attributes=True)
+        for m in await merges.history(session, customer_id)
+    ]
+
+
+@router.delete(
+    "/{customer_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase a customer's personal data (admin)",
+    responses=problem_responses(404),
+)
+async def erase_customer(request: Request, customer_id: uuid.UUID, session: SessionDep, _: Admin) -> Response:
+    await erasure.erase(session, customer_id, _settings(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

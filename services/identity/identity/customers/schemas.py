@@ -1,28 +1,58 @@
 import uuid
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, Field
 
-from crm_common.validation import SingleLineText
+from identity.customers.profile import GoldenValue
 
 
-class CustomerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProfileField(BaseModel):
+    value: Any
+    source: str = Field(description="The source the chosen value came from.")
+    observed_at: datetime
+    sources: int = Field(description="How many sources gave a value for this field.")
 
-    display_name: SingleLineText = Field(min_length=1, max_length=200)
-    email: EmailStr | None = None
+    @classmethod
+    def of(cls, golden: GoldenValue) -> "ProfileField":
+        return cls(
+            value=golden.value, source=golden.source, observed_at=golden.observed_at, sources=golden.sources
+        )
+
+
+class IdentifierPublic(BaseModel):
+    type: str
+    value: str
+    source: str
+    first_seen_at: datetime
+    last_seen_at: datetime
 
 
 class CustomerPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
-    display_name: str
-    email: str | None
+    display_name: str | None
+    status: str
+    resolved_from: uuid.UUID | None = Field(
+        None, description="Set when the requested id was merged away and this is its survivor."
+    )
+    profile: dict[str, ProfileField] = Field(default_factory=dict, description="Golden value per field.")
+    identifiers: list[IdentifierPublic] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomerSummary(BaseModel):
+    id: uuid.UUID
+    display_name: str | None
     created_at: datetime
     updated_at: datetime
 
 
 class CustomerBatch(BaseModel):
-    items: list[CustomerPublic]
+    items: dict[str, CustomerSummary] = Field(description="Requested id → the customer it resolves to.")
     missing: list[uuid.UUID] = Field(description="Requested ids that match no customer.")
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerSummary]
+    next_cursor: str | None = None

@@ -1,0 +1,26 @@
+import uuid
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_common.db import table_of
+from identity.consents.models import ConsentChange
+
+
+async def current(session: AsyncSession, customer_id: uuid.UUID) -> list[Any]:
+    """The latest change per (channel, purpose)."""
+    table = table_of(ConsentChange)
+    statement = (
+        select(table)
+        .ext(distinct_on(table.c.channel, table.c.purpose))
+        .where(table.c.customer_id == customer_id)
+        .order_by(table.c.channel, table.c.purpose, table.c.changed_at.desc(), table.c.id.desc())
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def add_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(table_of(ConsentChange)), rows)
