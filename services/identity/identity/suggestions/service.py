@@ -29,30 +29,11 @@ class SuggestionDecided(Conflict):
     type, title = "match-suggestion-decided", "Match suggestion already decided"
 
 
-async def file(
-    session: AsyncSession,
-    *,
-    customer_id: uuid.UUID,
-    candidate_id: uuid.UUID,
-    probability: float,
-    evidence: dict[str, Any],
-) -> uuid.UUID:
-    suggestion_id = uuid.uuid4()
-    table = table_of(MatchSuggestion)
-    result = await session.execute(
-        pg_insert(table)
-        .values(
-            id=suggestion_id,
-            customer_id=customer_id,
-            candidate_id=candidate_id,
-            probability=probability,
-            evidence=evidence,
-            status="pending",
-        )
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-    )
-    return result.scalar_one_or_none() or suggestion_id
+async def file_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """File suggestions (id, customer_id, candidate_id, probability, evidence, status); a pair already
+    suggested keeps its first suggestion."""
+    if rows:
+        await session.execute(pg_insert(table_of(MatchSuggestion)).on_conflict_do_nothing(), rows)
 
 
 async def list_pending(
