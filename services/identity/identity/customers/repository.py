@@ -4,12 +4,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal_column, or_, select, update
+from sqlalchemy import Text, Uuid, delete, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from crm_common.db import table_of
+from crm_common.db import any_of, table_of
 from identity.customers.models import Customer, CustomerStatus, MatchKey, TraitValue
 from identity.customers.profile import TraitObservation
 from identity.identifiers.models import Identifier
@@ -22,7 +22,7 @@ async def get(session: AsyncSession, customer_id: uuid.UUID) -> Customer | None:
 async def get_many(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> list[Customer]:
     if not customer_ids:
         return []
-    result = await session.execute(select(Customer).where(col(Customer.id).in_(customer_ids)))
+    result = await session.execute(select(Customer).where(any_of(col(Customer.id), customer_ids, Uuid())))
     return list(result.scalars())
 
 
@@ -34,7 +34,7 @@ async def survivors_of(
         return {}
     chain = (
         select(col(Customer.id).label("start_id"), col(Customer.id), col(Customer.merged_into_id))
-        .where(col(Customer.id).in_(customer_ids))
+        .where(any_of(col(Customer.id), customer_ids, Uuid()))
         .cte("chain", recursive=True)
     )
     step = select(chain.c.start_id, col(Customer.id), col(Customer.merged_into_id)).join(
@@ -54,7 +54,7 @@ async def traits_of(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) ->
     if not customer_ids:
         return []
     table = table_of(TraitValue)
-    rows = await session.execute(select(table).where(table.c.customer_id.in_(customer_ids)))
+    rows = await session.execute(select(table).where(any_of(table.c.customer_id, customer_ids, Uuid())))
     return [
         TraitObservation(
             id=row.id,
@@ -110,7 +110,7 @@ async def primary_identifiers(
     rows = await session.execute(
         select(table.c.customer_id, table.c.type, table.c.value)
         .ext(distinct_on(table.c.customer_id, table.c.type))
-        .where(table.c.customer_id.in_(customer_ids), table.c.type.in_(["email", "phone"]))
+        .where(any_of(table.c.customer_id, customer_ids, Uuid()), table.c.type.in_(["email", "phone"]))
         .order_by(table.c.customer_id, table.c.type, table.c.last_seen_at.desc())
     )
     found: dict[uuid.UUID, dict[str, str]] = {}
@@ -144,7 +144,7 @@ async def replace_match_keys(session: AsyncSession, keys: dict[uuid.UUID, set[st
     if not keys:
         return
     table = table_of(MatchKey)
-    await session.execute(delete(table).where(table.c.customer_id.in_(list(keys))))
+    await session.execute(delete(table).where(any_of(table.c.customer_id, list(keys), Uuid())))
     rows = [
         {"key": key, "customer_id": customer_id} for customer_id, values in keys.items() for key in values
     ]
@@ -156,7 +156,9 @@ async def candidates_by_keys(session: AsyncSession, keys: Sequence[str]) -> dict
     if not keys:
         return {}
     table = table_of(MatchKey)
-    rows = await session.execute(select(table.c.key, table.c.customer_id).where(table.c.key.in_(keys)))
+    rows = await session.execute(
+        select(table.c.key, table.c.customer_id).where(any_of(table.c.key, keys, Text()))
+    )
     found: dict[str, list[uuid.UUID]] = {}
     for key, customer_id in rows:
         found.setdefault(key, []).append(customer_id)
@@ -171,7 +173,7 @@ async def match_profiles(
     table = table_of(Customer)
     rows = await session.execute(
         select(table.c.id, table.c.match_profile).where(
-            table.c.id.in_(customer_ids),
+            any_of(table.c.id, customer_ids, Uuid()),
             table.c.status == CustomerStatus.ACTIVE,
             table.c.match_profile.is_not(None),
         )

@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from crm_common.db import table_of
+from crm_common.db import any_of, table_of
 from identity.consents.models import ConsentChange
 from identity.customers.models import Customer, TraitValue
 from identity.identifiers.models import Identifier
@@ -104,7 +104,7 @@ async def active_merge_counts(
     table = table_of(Merge)
     rows = await session.execute(
         select(table.c.survivor_id, func.count())
-        .where(table.c.survivor_id.in_(customer_ids), table.c.undone_at.is_(None))
+        .where(any_of(table.c.survivor_id, customer_ids, Uuid()), table.c.undone_at.is_(None))
         .group_by(table.c.survivor_id)
     )
     return {row[0]: int(row[1]) for row in rows}
@@ -116,7 +116,10 @@ async def never_merge_pairs(
     table = table_of(NeverMerge)
     rows = await session.execute(
         select(table.c.customer_a, table.c.customer_b).where(
-            or_(table.c.customer_a.in_(customer_ids), table.c.customer_b.in_(customer_ids))
+            or_(
+                any_of(table.c.customer_a, customer_ids, Uuid()),
+                any_of(table.c.customer_b, customer_ids, Uuid()),
+            )
         )
     )
     return {frozenset((row[0], row[1])) for row in rows}

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Text, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import ARRAY, BigInteger, Text, Uuid, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_common.db import table_of
+from crm_common.db import any_of, table_of
 from identity.identifiers.models import Identifier
 from identity.timeline.models import Touchpoint
 
@@ -53,7 +53,7 @@ async def identifier_counts(
     table = table_of(Identifier)
     rows = await session.execute(
         select(table.c.customer_id, table.c.type, func.count())
-        .where(table.c.customer_id.in_(customer_ids))
+        .where(any_of(table.c.customer_id, customer_ids, Uuid()))
         .group_by(table.c.customer_id, table.c.type)
     )
     counts: dict[uuid.UUID, Counter[str]] = {}
@@ -75,7 +75,7 @@ async def touch_identifiers(session: AsyncSession, identifier_ids: Sequence[int]
         table = table_of(Identifier)
         await session.execute(
             update(table)
-            .where(table.c.id.in_(identifier_ids), table.c.last_seen_at < seen_at)
+            .where(any_of(table.c.id, identifier_ids, BigInteger()), table.c.last_seen_at < seen_at)
             .values(last_seen_at=seen_at)
         )
 

@@ -543,8 +543,8 @@ class Resolution:
             for state in self.customers.values()
             if state.merged_into is None and (state.is_new or state.identifiers_added or state.fields_changed)
         ]
-        known = {customer_id: self.customers[customer_id].traits for customer_id in changed}
-        await customers.refresh_profiles(self.session, changed, self.settings, known_traits=known)
+        traits_in_hand = {customer_id: self.customers[customer_id].traits for customer_id in changed}
+        await customers.refresh_profiles(self.session, changed, self.settings, known_traits=traits_in_hand)
         await self._publish(changed)
 
     async def _publish(self, changed: list[uuid.UUID]) -> None:
