@@ -111,9 +111,7 @@ def table_of(model: type[SQLModel]) -> Table:
     return table
 
 
-def any_of(
-    column: ColumnElement[Any], values: Sequence[Any], item_type: TypeEngine[Any]
-) -> ColumnElement[bool]:
+def any_of(column: Any, values: Sequence[Any], item_type: TypeEngine[Any]) -> ColumnElement[bool]:
     """``column = ANY(:array)``: one array parameter instead of ``IN`` with one parameter per value,
     which keeps big batches cheap to compile and lets PostgreSQL reuse the plan."""
     return column == any_(literal(list(values), ARRAY(item_type)))
