@@ -49,6 +49,48 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identity_import(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from crm_common.db import create_engine, session_factory
+    from identity.imports.service import import_csv
+    from identity.settings import IdentitySettings
+
+    path = Path(args.file)
+    total = max(0, sum(1 for _ in path.open(encoding="utf-8-sig")) - 1)
+    settings = IdentitySettings()
+
+    async def run() -> int:
+        engine = create_engine(settings.async_database_url(), pool_size=2, max_overflow=0)
+        try:
+            with Progress(
+                TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+            ) as bar:
+                task = bar.add_task("rows", total=total)
+                report = await import_csv(
+                    path,
+                    session_factory(engine),
+                    settings,
+                    chunk_size=args.chunk_size,
+                    source=args.source,
+                    progress=lambda n: bar.advance(task, n),
+                )
+        finally:
+            await engine.dispose()
+        print(
+            f"{report.rows} rows: {report.created} created, {report.matched} matched, "
+            f"{report.merged} merged, {report.conflicts} conflicts, {report.suppressed} suppressed, "
+            f"{report.rejected} rejected"
+        )
+        for line in report.rejections[:20]:
+            print("  " + line)
+        return 0 if report.rejected == 0 else 2
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm", description="CRM 2.0 platform operations")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", help="the staff member's id (default dev-<role>)")
     token.add_argument("--ttl-hours", type=float, default=12.0)
     token.set_defaults(handler=_cmd_token)
+
+    identity = commands.add_parser("identity", help="identity service operations")
+    identity_commands = identity.add_subparsers(dest="identity_command", required=True)
+    importer = identity_commands.add_parser(
+        "import",
+        help="resolve a CSV of customers through the identity rules (columns: email, phone, ..., traits)",
+    )
+    importer.add_argument("file")
+    importer.add_argument("--source", default="import", help="the source name recorded on every value")
+    importer.add_argument("--chunk-size", type=int, default=2000)
+    importer.set_defaults(handler=_cmd_identity_import)
 
     seed = commands.add_parser("seed", help="load the demo data set through the services' APIs")
     seed.add_argument("--identity-url", default="http://127.0.0.1:8001")
