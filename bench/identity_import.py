@@ -59,6 +59,10 @@ FAMILY = [
 CITIES = ["Seoul", "Busan", "Incheon", "Daegu", "Daejeon", "Gwangju", "Suwon", "Ulsan", "Changwon", "Goyang"]
 
 
+def birth_date(rng: random.Random) -> str:
+    return f"{rng.randrange(1950, 2006)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
+
+
 def write_file(path: Path, rows: int, seed: int = 3) -> None:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -86,7 +90,7 @@ def write_file(path: Path, rows: int, seed: int = 3) -> None:
                     traits.choice(GIVEN),
                     traits.choice(FAMILY),
                     traits.choice(CITIES),
-                    f"{traits.randrange(1950, 2006)}-{traits.randrange(1, 13):02d}-{traits.randrange(1, 29):02d}",
+                    birth_date(traits),
                 ]
             )
 
