@@ -58,7 +58,7 @@ async def _authorize(
     return resolved
 
 
-async def _public(
+async def customer_public(
     session: SessionDep, resolved: service.ResolvedCustomer, settings: IdentitySettings
 ) -> CustomerPublic:
     customer = resolved.customer
@@ -134,7 +134,7 @@ async def lookup_customer(
     owner = await identifiers.owner_of(session, normalized.type, normalized.value)
     if owner is None:
         raise CustomerNotFound("No customer has this identifier.")
-    return await _public(session, await service.get_customer(session, owner), settings)
+    return await customer_public(session, await service.get_customer(session, owner), settings)
 
 
 @router.get("/{customer_id}", responses=problem_responses(404))
@@ -142,7 +142,7 @@ async def get_customer(
     request: Request, customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> CustomerPublic:
     resolved = await _authorize(session, principal, customer_id)
-    return await _public(session, resolved, _settings(request))
+    return await customer_public(session, resolved, _settings(request))
 
 
 @router.get("/{customer_id}/timeline", responses=problem_responses(404))

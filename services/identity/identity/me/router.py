@@ -5,7 +5,7 @@ from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
 from identity.consents.schemas import ConsentPublic, ConsentsUpdate
 from identity.customers import service as customers
-from identity.customers.router import _public
+from identity.customers.router import customer_public
 from identity.customers.schemas import CustomerPublic
 from identity.me import service
 from identity.me.schemas import ProfileUpdate
@@ -20,7 +20,7 @@ async def _me(session: SessionDep, principal: Principal) -> customers.ResolvedCu
 
 @router.get("", summary="My profile: golden values with their sources, my identifiers")
 async def get_me(request: Request, session: SessionDep, principal: CurrentCustomer) -> CustomerPublic:
-    return await _public(session, await _me(session, principal), request.app.state.settings)
+    return await customer_public(session, await _me(session, principal), request.app.state.settings)
 
 
 @router.patch("", summary="Update my own profile fields", responses=problem_responses(422))
@@ -29,7 +29,7 @@ async def update_me(
 ) -> CustomerPublic:
     me = await _me(session, principal)
     await service.update_profile(session, me.customer.id, body.traits, request.app.state.settings)
-    return await _public(session, await _me(session, principal), request.app.state.settings)
+    return await customer_public(session, await _me(session, principal), request.app.state.settings)
 
 
 @router.get("/consents")
