@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import _harness
 import pandas as pd
@@ -209,11 +209,12 @@ def run_splink(frames: Sequence[pd.DataFrame], truth: set[Pair]) -> dict[str, An
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
+    from splink.internals.blocking_rule_creator import BlockingRuleCreator
 
     started = time.perf_counter()
-    link_type = "dedupe_only" if len(frames) == 1 else "link_only"
+    link_type: Literal["dedupe_only", "link_only"] = "dedupe_only" if len(frames) == 1 else "link_only"
     swapped_names = "l.given_name = r.surname and l.surname = r.given_name"
-    blocking_rules = [
+    blocking_rules: list[BlockingRuleCreator | str] = [
         block_on("given_name"),
         block_on("surname"),
         block_on("date_of_birth"),
@@ -223,7 +224,8 @@ def run_splink(frames: Sequence[pd.DataFrame], truth: set[Pair]) -> dict[str, An
     settings = SettingsCreator(
         link_type=link_type,
         unique_id_column_name="rec_id",
-        blocking_rules_to_generate_predictions=blocking_rules,
+        # Splink takes SQL strings here too; its annotation does not say so.
+        blocking_rules_to_generate_predictions=list(blocking_rules),  # type: ignore[arg-type]
         comparisons=[
             cl.NameComparison("given_name"),
             cl.NameComparison("surname"),
@@ -297,7 +299,7 @@ The prior is not FEBRL3's ({febrl3_prior:.3g}: one duplicate pair in ~1,900 amon
 matched no identifier exactly belongs to someone already known. Set it for your base (MATCHING.md).
 """
 
-from typing import Any
+from typing import Any, Literal
 
 PHONE_EMAIL_RATIONALE = (
     "Same phone/email: m is low (people change numbers, keep several addresses) and u tiny (a shared "

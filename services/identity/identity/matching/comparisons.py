@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
+import jellyfish
+from anyascii import anyascii
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
 
-from identity.matching.names import NormalizedName, hangul_jamo
+from identity.matching.names import NormalizedName, fold, hangul_jamo, is_hangul
 
 EXACT = "exact"
 TRANSLIT = "translit"
@@ -58,6 +59,7 @@ _KOREAN_REGIONS = {
 }
 # fmt: on
 _PUNCTUATION = re.compile(r"[^\w\s]|_", re.UNICODE)
+_JOINERS = re.compile(r"['\-\u2010\u2011\u2019]")
 
 
 def _words(raw: str) -> list[str]:
@@ -66,11 +68,87 @@ def _words(raw: str) -> list[str]:
 
 
 def normalize_address(raw: str | None) -> str:
-    """Address line as a comparison key: lower-case, street types written out, Korean regions short, no spaces."""
+    """Address line as a comparison key: lower-case, street types written out, Korean regions short,
+    no spaces."""
     if not raw:
         return ""
     words = [_KOREAN_REGIONS.get(word, _STREET_TYPES.get(word, word)) for word in _words(raw)]
     return "".join(words)
+
+
+def romanized_address(raw: str | None) -> str:
+    """Address words romanized and sorted, to compare a Hangul address with one written in Latin script.
+
+    "서울특별시 강남구 테헤란로 152" and "152 Teheran-ro, Gangnam-gu, Seoul" give the same string.
+    """
+    if not raw:
+        return ""
+    text = _JOINERS.sub("", unicodedata.normalize("NFKC", raw).lower())
+    words = [
+        _KOREAN_REGIONS.get(word, _STREET_TYPES.get(word, word))
+        for word in _PUNCTUATION.sub(" ", text).split()
+    ]
+    romanized = (re.sub(r"[^a-z0-9]", "", anyascii(word).lower()) for word in words)
+    return "".join(sorted(word for word in romanized if word))
+
+
+@dataclass(frozen=True)
+class AddressKey:
+    """An address line (or locality) prepared for comparison: its key, its romanized words, whether
+    it is Hangul, and its numbers."""
+
+    key: str
+    romanized: str = ""
+    hangul: bool = False
+    numbers: str = ""
+
+    @classmethod
+    def of(cls, raw: str | None) -> AddressKey:
+        key = normalize_address(raw)
+        if not key:
+            return cls("")
+        return cls(key, romanized_address(raw), is_hangul(key), "".join(re.findall(r"\d", key)))
+
+
+def compare_addresses(a: AddressKey, b: AddressKey, thresholds: Thresholds) -> str | None:
+    """``compare_strings`` on address keys; across scripts (Hangul / Latin), on the romanized words.
+
+    Numbers in an address are identifiers: another building or unit number (테헤란로 152 / 125,
+    105동 804호 / 109동 1502호) is another address, however alike the strings look.
+    """
+    if a.key and b.key and a.numbers and b.numbers and a.numbers != b.numbers:
+        return DIFFERENT
+    if a.hangul != b.hangul:
+        return compare_strings(a.romanized, b.romanized, thresholds)
+    return compare_strings(a.key, b.key, thresholds)
+
+
+_KOREAN_REGION_SUFFIX = re.compile(r"^[\uac00-\ud7a3]+(?:시|도|구|군)$")
+
+
+def street_code(raw: str | None) -> str:
+    """A typo-tolerant code of the street (Soundex of the folded street words) for blocking keys.
+
+    Leading region words (서울, 강남구, 성남시) are left out: they repeat the locality, and the code
+    should come from the road name (테헤란로), as it does from "pridham street".
+    """
+    if not raw:
+        return ""
+    words = [word for word in _words(raw) if not _is_region(word)]
+    letters = fold("".join(words))
+    return jellyfish.soundex(letters) if letters else ""
+
+
+def _is_region(word: str) -> bool:
+    return (
+        word in _KOREAN_REGIONS or word in _KOREAN_REGIONS.values() or bool(_KOREAN_REGION_SUFFIX.match(word))
+    )
+
+
+def place_code(raw: str | None) -> str:
+    """Soundex of a romanized place name (suburb, district), for blocking keys."""
+    letters = fold(raw) if raw else ""
+    return jellyfish.soundex(letters) if letters else ""
 
 
 def normalize_region(raw: str | None) -> str:
@@ -78,11 +156,6 @@ def normalize_region(raw: str | None) -> str:
     if not raw:
         return ""
     return "".join(_KOREAN_REGIONS.get(word, word) for word in _words(raw))
-
-
-def normalize_locality(raw: str | None) -> str:
-    """Suburb, town or district as a key: lower-case, no spaces or punctuation."""
-    return "".join(_words(raw)) if raw else ""
 
 
 def normalize_code(raw: str | None) -> str:
@@ -107,7 +180,6 @@ def normalize_email(raw: str | None) -> str:
 # --- comparators -------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=200_000)
 def jaro_winkler(a: str, b: str) -> float:
     """Jaro-Winkler similarity (0..1)."""
     return JaroWinkler.similarity(a, b)
@@ -174,11 +246,12 @@ def compare_codes(a: str, b: str, thresholds: Thresholds) -> str | None:
 
 def date_key(value: date | None) -> str:
     """YYYYMMDD, or "" when missing."""
-    return value.strftime("%Y%m%d") if value else ""
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}" if value else ""
 
 
 def compare_dates(a: date | None, b: date | None, thresholds: Thresholds) -> str | None:
-    """exact / close (one digit of YYYYMMDD changed, two adjacent swapped, or day and month swapped) / different."""
+    """exact / close (one digit of YYYYMMDD changed, two adjacent ones swapped, or day and month
+    swapped) / different."""
     if a is None or b is None:
         return None
     if a == b:
@@ -243,5 +316,3 @@ COMPARISONS: dict[str, ComparisonKind] = {
     "phone": PHONE,
     "email": EMAIL,
 }
-
-StringComparator = Callable[[str, str, Thresholds], str | None]

@@ -30,12 +30,13 @@ from identity.matching import comparisons as cmp
 from identity.matching.model import (
     ComparisonConfig,
     FellegiSunterMatcher,
-    MatchRecord,
     MatcherConfig,
+    MatchRecord,
     PreparedRecord,
     prepare,
     term_key,
 )
+from identity.matching.names import NormalizedName
 
 Probabilities = dict[str, dict[str, float]]
 
@@ -78,7 +79,7 @@ class _Pairs:
         n, k = len(self.left), len(self.right)
         self.total = n * (n - 1) // 2 if self.dedupe else n * k
 
-    def random(self, count: int, rng: random.Random) -> Iterable[tuple[PreparedRecord, PreparedRecord]]:
+    def sample(self, count: int, rng: random.Random) -> Iterable[tuple[PreparedRecord, PreparedRecord]]:
         n, k = len(self.left), len(self.right)
         for _ in range(count):
             i, j = rng.randrange(n), rng.randrange(k)
@@ -116,35 +117,30 @@ class _Pairs:
 
     def completeness(self, key: str) -> float:
         """Share of pairs in which both sides have a value for ``key``."""
-        left = sum(1 for record in self.left if _value(record, key)) / max(len(self.left), 1)
-        right = sum(1 for record in self.right if _value(record, key)) / max(len(self.right), 1)
+        left = sum(1 for record in self.left if _exact_value(record, key)) / max(len(self.left), 1)
+        right = sum(1 for record in self.right if _exact_value(record, key)) / max(len(self.right), 1)
         return left * right
-
-
-def _value(record: PreparedRecord, key: str) -> str:
-    if key in ("given_name", "surname"):
-        return term_key(key, record)
-    if key == "birth_date":
-        return cmp.date_key(record.birth_date)
-    return str(getattr(record, key) or "")
 
 
 def _groups(records: Sequence[PreparedRecord], key: str) -> dict[str, list[int]]:
     groups: dict[str, list[int]] = defaultdict(list)
     for position, record in enumerate(records):
-        value = _value(record, key)
+        value = _exact_value(record, key)
         if value:
             groups[value].append(position)
     return groups
 
 
 def _exact_value(record: PreparedRecord, name: str) -> str:
-    """The value whose equality is the exact level (names: romanized, so 서연 = Seoyeon)."""
+    """The value whose equality is the exact level (names: romanized, so 서연 = Seoyeon); training
+    sessions block on it too."""
     value = getattr(record, name)
     if value is None:
         return ""
-    if hasattr(value, "key"):
-        return str(value.romanized or value.key)
+    if isinstance(value, NormalizedName):
+        return value.romanized or value.key
+    if isinstance(value, cmp.AddressKey):
+        return value.key
     if name == "birth_date":
         return cmp.date_key(value)
     return str(value)
@@ -153,7 +149,9 @@ def _exact_value(record: PreparedRecord, name: str) -> str:
 def _exact_agreement(pairs: _Pairs, name: str) -> float | None:
     """P(exact | both present) over all pairs, from value counts; None without enough data."""
     left = Counter(value for record in pairs.left if (value := _exact_value(record, name)))
-    right = left if pairs.dedupe else Counter(v for record in pairs.right if (v := _exact_value(record, name)))
+    right = (
+        left if pairs.dedupe else Counter(v for record in pairs.right if (v := _exact_value(record, name)))
+    )
     n_left, n_right = sum(left.values()), sum(right.values())
     if pairs.dedupe:
         both = n_left * (n_left - 1)
@@ -179,9 +177,9 @@ def estimate_u(
     config = config or MatcherConfig()
     matcher = FellegiSunterMatcher(config)
     pairs = _Pairs(records, others)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sampling pairs, nothing secret
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for a, b in pairs.random(sample_pairs, rng):
+    for a, b in pairs.sample(sample_pairs, rng):
         for name, level in matcher.compare_prepared(a, b).levels.items():
             if level is not None:
                 counts[name][level] += 1
@@ -233,9 +231,10 @@ def _em(
 ) -> tuple[Probabilities, float, int]:
     """EM over comparison vectors (with their counts), u fixed: m and the match share of the block."""
     m = {name: dict(m[name]) for name in names}
-    iteration = 0
-    for iteration in range(1, max_iterations + 1):
-        expected: dict[str, Counter[str]] = {name: Counter() for name in names}
+    iterations = 0
+    while iterations < max_iterations:
+        iterations += 1
+        expected: dict[str, dict[str, float]] = {name: defaultdict(float) for name in names}
         matches = total = 0.0
         log_prior = math.log(match_share / (1 - match_share))
         for vector, count in vectors.items():
@@ -261,7 +260,7 @@ def _em(
             m[name] = new_m
         if change < tolerance:
             break
-    return m, match_share, iteration
+    return m, match_share, iterations
 
 
 def estimate_m(
@@ -280,7 +279,7 @@ def estimate_m(
     """
     matcher = FellegiSunterMatcher(config)
     pairs = _Pairs(records, others)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - sampling pairs, nothing secret
     results: list[_SessionResult] = []
     for session in sessions:
         blocked, blocked_total = pairs.blocked(session.block_on, max_pairs, rng)
@@ -297,10 +296,12 @@ def estimate_m(
 
     m_estimates: dict[str, list[dict[str, float]]] = defaultdict(list)
     for result in results:
-        for name, levels in result.m.items():
-            m_estimates[name].append(levels)
+        for name, session_m in result.m.items():
+            m_estimates[name].append(session_m)
     m_final: Probabilities = {
-        name: _normalized({level: sum(e[level] for e in estimates) / len(estimates) for level in estimates[0]})
+        name: _normalized(
+            {level: sum(e[level] for e in estimates) / len(estimates) for level in estimates[0]}
+        )
         for name, estimates in m_estimates.items()
     }
 
@@ -335,10 +336,7 @@ def correct_u(u: Probabilities, m: Probabilities, prior: float) -> Probabilities
             corrected[name] = levels
             continue
         corrected[name] = _normalized(
-            {
-                level: max((p - prior * m[name][level]) / (1 - prior), p * 0.01)
-                for level, p in levels.items()
-            }
+            {level: max((p - prior * m[name][level]) / (1 - prior), p * 0.01) for level, p in levels.items()}
         )
     return corrected
 

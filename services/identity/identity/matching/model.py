@@ -1,4 +1,4 @@
-"""The Fellegi–Sunter model: records, configuration, and the matcher that scores a pair.
+"""The Fellegi-Sunter model: records, configuration, and the matcher that scores a pair.
 
 Each comparison (given name, surname, birth date, address, postcode, phone, email ...) puts a pair in
 one agreement level. A level carries two probabilities: ``m``, how often true matches land in it, and
@@ -10,7 +10,7 @@ posterior match probability, which the engine compares with the auto-merge and r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -21,12 +21,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from identity.matching import comparisons as cmp
 from identity.matching.defaults import DEFAULT_PARAMETERS
-from identity.matching.names import NormalizedName, korean_surname_frequencies, normalize_name
+from identity.matching.names import (
+    NormalizedName,
+    korean_surname_frequencies,
+    normalize_name,
+    normalize_name_part,
+)
 
 # Keeps a weight finite when a level was never seen among non-matches (u = 0 in a sample).
 MIN_PROBABILITY = 1e-9
 # Bound on the log-odds so a posterior is a float strictly between 0 and 1 in JSON.
 MAX_LOG_ODDS = 60.0
+
+HANGUL_GIVEN_NAMES_DIFFER = "hangul_given_names_differ"
+FLAGS = (HANGUL_GIVEN_NAMES_DIFFER,)
 
 
 @dataclass(frozen=True)
@@ -60,17 +68,19 @@ class PreparedRecord:
     surname: NormalizedName | None
     birth_date: date | None
     street_number: str
-    address: str
-    address_detail: str
-    locality: str
+    address: cmp.AddressKey
+    address_detail: cmp.AddressKey
+    locality: cmp.AddressKey
     postcode: str
     state: str
     phone: str
     email: str
+    street_code: str = ""
+    locality_code: str = ""
 
 
 def _name(raw: str | None) -> NormalizedName | None:
-    normalized = normalize_name(raw) if raw else None
+    normalized = normalize_name_part(raw) if raw else None
     return normalized if normalized else None
 
 
@@ -83,21 +93,23 @@ def prepare(record: MatchRecord) -> PreparedRecord:
         if full.surname is not None and full.given:
             given, surname = _name(full.given), _name(full.surname)
         elif full and full.script == "hangul" and len(full.key) == 1:
-            surname = full
+            surname = _name(full.key)
         elif full:
-            given = full
+            given = _name(full.key)
     return PreparedRecord(
         given_name=given,
         surname=surname,
         birth_date=record.birth_date,
         street_number=cmp.normalize_code(record.street_number),
-        address=cmp.normalize_address(record.address),
-        address_detail=cmp.normalize_address(record.address_detail),
-        locality=cmp.normalize_locality(record.locality),
+        address=cmp.AddressKey.of(record.address),
+        address_detail=cmp.AddressKey.of(record.address_detail),
+        locality=cmp.AddressKey.of(record.locality),
         postcode=cmp.normalize_code(record.postcode),
         state=cmp.normalize_region(record.state),
         phone=cmp.normalize_phone(record.phone),
         email=cmp.normalize_email(record.email),
+        street_code=cmp.street_code(record.address),
+        locality_code=cmp.place_code(record.locality),
     )
 
 
@@ -111,8 +123,10 @@ class MatchDecision(StrEnum):
 class MatchScore:
     """How strongly two records look like the same person, and why.
 
-    ``weight`` is the total Fellegi–Sunter match weight in bits (sum of ``field_weights``, without the
-    prior); ``probability`` the posterior match probability given the configured prior;
+    ``weight`` is the total Fellegi-Sunter match weight in bits (``field_weights`` plus
+    ``adjustments``, without the prior); ``probability`` the posterior match probability given the
+    configured prior; ``adjustments`` the caps of correlated evidence groups (negative); ``flags``
+    facts that can hold a pair for review (see ``MatcherConfig.review_only_flags``);
     ``field_weights`` the evidence per comparison (0 when a side is missing); ``levels`` the
     agreement level of each comparison; ``swapped`` which field pairs were compared crosswise
     (given name against surname, street line against address detail).
@@ -123,6 +137,8 @@ class MatchScore:
     field_weights: dict[str, float]
     levels: dict[str, str] = field(default_factory=dict)
     swapped: list[str] = field(default_factory=list)
+    adjustments: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
 
     def evidence(self) -> dict[str, Any]:
         """The score as JSON-ready merge or suggestion evidence."""
@@ -132,6 +148,8 @@ class MatchScore:
             "field_weights": {name: round(value, 3) for name, value in self.field_weights.items()},
             "levels": dict(self.levels),
             "swapped": list(self.swapped),
+            "adjustments": {name: round(value, 3) for name, value in self.adjustments.items()},
+            "flags": list(self.flags),
         }
 
 
@@ -148,6 +166,32 @@ class ComparisonConfig(BaseModel):
     )
     m: dict[str, float] = Field(description="P(level | same person), per level.")
     u: dict[str, float] = Field(description="P(level | different people), per level.")
+
+
+class EvidenceGroup(BaseModel):
+    """Comparisons that measure one fact, whose agreement must not be counted once per field.
+
+    Fellegi-Sunter assumes the comparisons independent. Street line, postcode, locality and state
+    are not: the street address implies the rest, and a spouse or child at the same address agrees on
+    all of them. The positive evidence of a group is capped at ``max_weight`` bits (disagreements
+    still count in full).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    comparisons: list[str]
+    max_weight: float = Field(gt=0)
+
+
+def _default_evidence_groups() -> dict[str, EvidenceGroup]:
+    return {
+        "location": EvidenceGroup(
+            comparisons=["street_number", "address", "address_detail", "locality", "postcode", "state"],
+            # About what agreeing on the whole street address (line and detail) is worth under the
+            # default parameters: postcode, locality and state add nothing the address did not say.
+            max_weight=22.0,
+        )
+    }
 
 
 def _default_comparisons() -> dict[str, ComparisonConfig]:
@@ -184,6 +228,19 @@ class MatcherConfig(BaseModel):
         description="Per comparison, the share of people with each value (names by phonetic key): an "
         "agreement on a common value (김/Kim) counts less than on a rare one.",
     )
+    evidence_groups: dict[str, EvidenceGroup] = Field(default_factory=_default_evidence_groups)
+    review_only: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Rules that stop an automatic merge: a pair with one of these levels (e.g. "
+        "{'given_name': ['different']}, so twins and household members go to a person) is at most "
+        "suggested for review, whatever its probability.",
+    )
+    review_only_flags: list[str] = Field(
+        default_factory=lambda: [HANGUL_GIVEN_NAMES_DIFFER],
+        description="Flags of a pair that stop an automatic merge. 'hangul_given_names_differ': two "
+        "given names in Hangul that are not the same (이민준 / 이민정, 서준 / 서진) may be twins or "
+        "siblings - who share surname, birth date and address - as well as a typo: a person decides.",
+    )
     source: str = Field(default=DEFAULT_PARAMETERS["source"], description="Where the parameters came from.")
 
     @model_validator(mode="after")
@@ -193,7 +250,9 @@ class MatcherConfig(BaseModel):
         for name, comparison in self.comparisons.items():
             kind = cmp.COMPARISONS.get(name)
             if kind is None:
-                raise ValueError(f"comparisons.{name}: unknown comparison (known: {', '.join(cmp.COMPARISONS)})")
+                raise ValueError(
+                    f"comparisons.{name}: unknown comparison (known: {', '.join(cmp.COMPARISONS)})"
+                )
             for side in ("m", "u"):
                 probabilities = getattr(comparison, side)
                 if set(probabilities) != set(kind.levels):
@@ -202,15 +261,37 @@ class MatcherConfig(BaseModel):
                     raise ValueError(f"comparisons.{name}.{side}: probabilities must be within [0, 1]")
                 if abs(sum(probabilities.values()) - 1) > 1e-3:
                     raise ValueError(f"comparisons.{name}.{side}: probabilities must sum to 1")
+        for group_name, group in self.evidence_groups.items():
+            unknown = [name for name in group.comparisons if name not in cmp.COMPARISONS]
+            if unknown:
+                raise ValueError(f"evidence_groups.{group_name}: unknown comparisons {unknown}")
+        for name, levels in self.review_only.items():
+            kind = cmp.COMPARISONS.get(name)
+            if kind is None or not set(levels) <= {*kind.levels, cmp.MISSING}:
+                raise ValueError(f"review_only.{name}: unknown comparison or level")
+        unknown_flags = set(self.review_only_flags) - set(FLAGS)
+        if unknown_flags:
+            raise ValueError(
+                f"review_only_flags: unknown {sorted(unknown_flags)} (known: {', '.join(FLAGS)})"
+            )
         return self
 
-    def decide(self, probability: float) -> MatchDecision:
-        """merge at or above the auto-merge threshold, review at or above the review threshold, else distinct."""
-        if probability >= self.auto_merge_threshold:
+    def decide(
+        self, probability: float, levels: Mapping[str, str] | None = None, flags: Iterable[str] = ()
+    ) -> MatchDecision:
+        """merge at or above the auto-merge threshold, review at or above the review threshold, else
+        distinct; a pair caught by a review-only rule (by its ``levels`` or ``flags``) is at most review."""
+        if probability >= self.auto_merge_threshold and not self.held_for_review(levels or {}, flags):
             return MatchDecision.MERGE
         if probability >= self.review_threshold:
             return MatchDecision.REVIEW
         return MatchDecision.DISTINCT
+
+    def held_for_review(self, levels: Mapping[str, str], flags: Iterable[str] = ()) -> bool:
+        """Whether a review-only rule forbids merging a pair with these levels and flags automatically."""
+        if any(flag in self.review_only_flags for flag in flags):
+            return True
+        return any(levels.get(name) in held for name, held in self.review_only.items())
 
     def thresholds_for(self, name: str) -> dict[str, float]:
         """The comparison's similarity thresholds, built-in defaults filled in."""
@@ -236,6 +317,7 @@ class ComparisonVector:
 
     levels: dict[str, str | None]
     swapped: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
 
 
 def _rank(levels: tuple[str, ...], level: str | None) -> int:
@@ -243,18 +325,14 @@ def _rank(levels: tuple[str, ...], level: str | None) -> int:
 
 
 class FellegiSunterMatcher:
-    """Scores pairs of records with the configured Fellegi–Sunter model. Pure: no I/O, no state."""
+    """Scores pairs of records with the configured Fellegi-Sunter model. Pure: no I/O, no state."""
 
     def __init__(self, config: MatcherConfig | None = None) -> None:
         self.config = config or MatcherConfig()
         self._thresholds = {name: self.config.thresholds_for(name) for name in cmp.COMPARISONS}
-        self._enabled = [
-            name for name, comparison in self.config.comparisons.items() if comparison.enabled
-        ]
+        self._enabled = [name for name, comparison in self.config.comparisons.items() if comparison.enabled]
         self._weights = {
-            name: {
-                level: _log2_ratio(comparison.m[level], comparison.u[level]) for level in comparison.m
-            }
+            name: {level: _log2_ratio(comparison.m[level], comparison.u[level]) for level in comparison.m}
             for name, comparison in self.config.comparisons.items()
         }
         self._prior_log_odds = math.log2(self.config.prior / (1 - self.config.prior))
@@ -274,36 +352,47 @@ class FellegiSunterMatcher:
             cmp.compare_names(a.given_name, b.given_name, t["given_name"]),
             cmp.compare_names(a.surname, b.surname, t["surname"]),
         )
-        crossed = (
-            cmp.compare_names(a.given_name, b.surname, t["given_name"]),
-            cmp.compare_names(a.surname, b.given_name, t["surname"]),
-        )
-        if _better(cmp.NAME_LEVELS, crossed, straight):
-            straight = crossed
-            swapped.append("names")
+        if straight != (cmp.EXACT, cmp.EXACT):
+            crossed = (
+                cmp.compare_names(a.given_name, b.surname, t["given_name"]),
+                cmp.compare_names(a.surname, b.given_name, t["surname"]),
+            )
+            if _better(cmp.NAME_LEVELS, crossed, straight):
+                straight = crossed
+                swapped.append("names")
         levels["given_name"], levels["surname"] = straight
+        flags = []
+        if (
+            levels["given_name"] not in (cmp.EXACT, None)
+            and not swapped
+            and a.given_name is not None
+            and b.given_name is not None
+            and a.given_name.script == b.given_name.script == "hangul"
+        ):
+            flags.append(HANGUL_GIVEN_NAMES_DIFFER)
 
         street = (
-            cmp.compare_strings(a.address, b.address, t["address"]),
-            cmp.compare_strings(a.address_detail, b.address_detail, t["address_detail"]),
+            cmp.compare_addresses(a.address, b.address, t["address"]),
+            cmp.compare_addresses(a.address_detail, b.address_detail, t["address_detail"]),
         )
-        street_crossed = (
-            cmp.compare_strings(a.address, b.address_detail, t["address"]),
-            cmp.compare_strings(a.address_detail, b.address, t["address_detail"]),
-        )
-        if _better(cmp.STRING_LEVELS, street_crossed, street):
-            street = street_crossed
-            swapped.append("address")
+        if street != (cmp.EXACT, cmp.EXACT):
+            street_crossed = (
+                cmp.compare_addresses(a.address, b.address_detail, t["address"]),
+                cmp.compare_addresses(a.address_detail, b.address, t["address_detail"]),
+            )
+            if _better(cmp.STRING_LEVELS, street_crossed, street):
+                street = street_crossed
+                swapped.append("address")
         levels["address"], levels["address_detail"] = street
 
         levels["birth_date"] = cmp.compare_dates(a.birth_date, b.birth_date, t["birth_date"])
         levels["street_number"] = cmp.compare_codes(a.street_number, b.street_number, t["street_number"])
-        levels["locality"] = cmp.compare_strings(a.locality, b.locality, t["locality"])
+        levels["locality"] = cmp.compare_addresses(a.locality, b.locality, t["locality"])
         levels["postcode"] = cmp.compare_codes(a.postcode, b.postcode, t["postcode"])
         levels["state"] = cmp.compare_exact(a.state, b.state, t["state"])
         levels["phone"] = cmp.compare_phones(a.phone, b.phone, t["phone"])
         levels["email"] = cmp.compare_emails(a.email, b.email, t["email"])
-        return ComparisonVector(levels=levels, swapped=tuple(swapped))
+        return ComparisonVector(levels=levels, swapped=tuple(swapped), flags=tuple(flags))
 
     def score(self, a: MatchRecord, b: MatchRecord) -> MatchScore:
         """The match weight and probability of two records, with the evidence per field."""
@@ -322,13 +411,20 @@ class FellegiSunterMatcher:
                 continue
             levels[name] = level
             field_weights[name] = self._level_weight(name, level, a)
-        weight = sum(field_weights.values())
+        adjustments: dict[str, float] = {}
+        for group_name, group in self.config.evidence_groups.items():
+            agreement = sum(max(field_weights.get(name, 0.0), 0.0) for name in group.comparisons)
+            if agreement > group.max_weight:
+                adjustments[group_name] = group.max_weight - agreement
+        weight = sum(field_weights.values()) + sum(adjustments.values())
         return MatchScore(
             weight=weight,
             probability=self.probability(weight),
             field_weights=field_weights,
             levels=levels,
             swapped=list(vector.swapped),
+            adjustments=adjustments,
+            flags=list(vector.flags),
         )
 
     def probability(self, weight: float) -> float:
@@ -337,8 +433,8 @@ class FellegiSunterMatcher:
         return 1.0 / (1.0 + 2.0 ** (-log_odds))
 
     def decide(self, score: MatchScore) -> MatchDecision:
-        """merge / review / distinct for a score, by the configured thresholds."""
-        return self.config.decide(score.probability)
+        """merge / review / distinct for a score, by the configured thresholds and review-only rules."""
+        return self.config.decide(score.probability, score.levels, score.flags)
 
     def _level_weight(self, name: str, level: str, a: PreparedRecord) -> float:
         table = self.config.term_frequencies.get(name)
@@ -353,7 +449,9 @@ class FellegiSunterMatcher:
         return self._weights[name][level]
 
 
-def _better(levels: tuple[str, ...], candidate: tuple[str | None, ...], current: tuple[str | None, ...]) -> bool:
+def _better(
+    levels: tuple[str, ...], candidate: tuple[str | None, ...], current: tuple[str | None, ...]
+) -> bool:
     return sum(_rank(levels, level) for level in candidate) < sum(_rank(levels, level) for level in current)
 
 

@@ -30,10 +30,10 @@ COMPOUND_SURNAMES = frozenset(
 # the fold does not already reach from the Hangul. Used to find which token of a romanized name is the
 # surname, so that "Kim Seo-yeon" and "Seoyeon Kim" get the same key.
 _HANGUL_SURNAMES = (
-    "김 이 박 최 정 강 조 윤 장 임 한 오 서 신 권 황 안 송 전 홍 유 류 고 문 양 손 배 백 허 남 심 노 하 곽 성 차"
-    " 주 우 구 민 나 진 지 엄 채 원 천 방 공 현 함 변 염 여 추 도 소 석 선 설 마 길 연 위 표 명 기 반 왕 금 옥"
-    " 육 인 맹 제 모 탁 국 어 은 편 용 예 경 봉 사 부 가 복 태 목 형 계 피 두 감 음 빈 동 온 호 범 좌 팽 승 간"
-    " 상 갈 단 견 당"
+    "김 이 박 최 정 강 조 윤 장 임 한 오 서 신 권 황 안 송 전 홍 유 류 고 문 양 손 배 백 허 남 심"
+    " 노 하 곽 성 차 주 우 구 민 나 진 지 엄 채 원 천 방 공 현 함 변 염 여 추 도 소 석 선 설 마 길"
+    " 연 위 표 명 기 반 왕 금 옥 육 인 맹 제 모 탁 국 어 은 편 용 예 경 봉 사 부 가 복 태 목 형 계"
+    " 피 두 감 음 빈 동 온 호 범 좌 팽 승 간 상 갈 단 견 당"
 )
 _LATIN_SURNAME_SPELLINGS = (
     "kim gim lee yi rhee rhie ri park pak bak choi choe jung jeong chung kang gang cho jo yoon yun jang"
@@ -140,7 +140,10 @@ KOREAN_SURNAME_FOLDS = frozenset(
 
 
 def split_hangul_name(compact: str) -> tuple[str, str]:
-    """(surname, given name) of a Hangul name written without spaces: 김서연 → (김, 서연), 남궁민수 → (남궁, 민수)."""
+    """(surname, given name) of a Hangul name written without spaces.
+
+    김서연 → (김, 서연); 남궁민수 → (남궁, 민수).
+    """
     if len(compact) >= 3 and compact[:2] in COMPOUND_SURNAMES:
         return compact[:2], compact[2:]
     return compact[:1], compact[1:]
@@ -193,6 +196,27 @@ def _parse(display: str) -> tuple[list[str], list[str], str | None, str | None]:
         return words, [surname, given], surname, given
     # Western order: given names first, surname last.
     return words, sorted(words, key=_fold), words[-1], " ".join(words[:-1])
+
+
+@lru_cache(maxsize=100_000)
+def normalize_name_part(raw: str) -> NormalizedName:
+    """Normalize one part of a name known to be a given name or a surname (the words are kept in order).
+
+    "Seo Yeon" and "Seo-yeon" are the same given name; a stray space ("crou ch") does not make two names.
+    """
+    display = clean_name(raw)
+    tokens = [token for token in (_word_key(word) for word in display.split()) if token]
+    key = unicodedata.normalize("NFKC", "".join(tokens))
+    if not key:
+        return NormalizedName(display="", key="", tokens=(), translit_key="")
+    return NormalizedName(
+        display=display,
+        key=key,
+        tokens=tuple(tokens),
+        translit_key=_fold(key),
+        romanized=_romanize(key),
+        script=_script(display),
+    )
 
 
 @lru_cache(maxsize=100_000)

@@ -12,6 +12,7 @@ the other, and the second sees the first's customer: they never create two custo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections import Counter
@@ -36,7 +37,7 @@ from identity.identifiers.normalize import (
     normalize_identifier,
 )
 from identity.matching.blocking import blocking_keys
-from identity.matching.model import FellegiSunterMatcher, MatchRecord
+from identity.matching.model import FellegiSunterMatcher, MatchDecision, MatcherConfig, MatchRecord
 from identity.merges import service as merges
 from identity.resolution import repository
 from identity.resolution.match_records import match_record_from_profile
@@ -45,6 +46,22 @@ from identity.settings import IdentitySettings
 from identity.suggestions import service as suggestions
 
 IdentifierKey = tuple[str, str]
+
+# A blocking key shared by more customers than this says little (김 + a birth year in a large base):
+# it is skipped, so one hot key cannot turn a lookup into a scan.
+MAX_CUSTOMERS_PER_BLOCKING_KEY = 200
+
+
+@functools.lru_cache(maxsize=8)
+def _matcher(auto_merge_threshold: float, review_threshold: float) -> FellegiSunterMatcher:
+    return FellegiSunterMatcher(
+        MatcherConfig(auto_merge_threshold=auto_merge_threshold, review_threshold=review_threshold)
+    )
+
+
+def matcher_for(settings: IdentitySettings) -> FellegiSunterMatcher:
+    """The matcher with the configured thresholds (built once per configuration)."""
+    return _matcher(settings.auto_merge_threshold, settings.review_threshold)
 
 
 @dataclass
@@ -151,7 +168,7 @@ class Resolution:
         self.identifier_ids: dict[IdentifierKey, int] = {}
         self.customers: dict[uuid.UUID, CustomerState] = {}
         self.never_merge: set[frozenset[uuid.UUID]] = set()
-        self.matcher = FellegiSunterMatcher() if settings.probabilistic_matching else None
+        self.matcher = matcher_for(settings) if settings.probabilistic_matching else None
         # Pending writes, flushed before any merge and at the end.
         self.new_customers: list[dict[str, Any]] = []
         self.new_identifiers: list[dict[str, Any]] = []
@@ -237,7 +254,11 @@ class Resolution:
                 continue
             self._record_keys[record.index] = blocking_keys(self._match_record(record))
         all_keys = sorted({key for keys in self._record_keys.values() for key in keys})
-        self._key_owners = await customers_repository.candidates_by_keys(self.session, all_keys)
+        self._key_owners = {
+            key: owners
+            for key, owners in (await customers_repository.candidates_by_keys(self.session, all_keys)).items()
+            if len(owners) <= MAX_CUSTOMERS_PER_BLOCKING_KEY
+        }
         candidate_ids = {customer_id for owners in self._key_owners.values() for customer_id in owners}
         profiles = await customers_repository.match_profiles(self.session, list(candidate_ids))
         self._candidate_profiles = {cid: match_record_from_profile(p) for cid, p in profiles.items()}
@@ -294,16 +315,16 @@ class Resolution:
 
     async def _match_or_create(self, record: PreparedRecord, result: IdentifyResult) -> uuid.UUID:
         best = self._best_candidate(record)
-        if best is not None:
+        decision = self.matcher.decide(best[1]) if best is not None and self.matcher is not None else None
+        if best is not None and decision is MatchDecision.MERGE:
             candidate_id, score = best
-            if score.probability >= self.settings.auto_merge_threshold:
-                result.rule = "probabilistic"
-                result.match_probability = round(score.probability, 6)
-                return candidate_id
+            result.rule = "probabilistic"
+            result.match_probability = round(score.probability, 6)
+            return candidate_id
         customer_id = self._create_customer(record)
         result.outcome = Outcome.CREATED
         result.rule = "new"
-        if best is not None and best[1].probability >= self.settings.review_threshold:
+        if best is not None and decision is MatchDecision.REVIEW:
             candidate_id, score = best
             result.match_probability = round(score.probability, 6)
             suggestion_id = uuid.uuid4()
