@@ -9,13 +9,21 @@ from identity.merges.router import router as merges_router
 from identity.resolution.router import router as resolution_router
 from identity.settings import IdentitySettings
 from identity.suggestions.router import router as suggestions_router
+from identity.webhooks.router import router as webhooks_router
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     return create_service_app(
         settings=settings or IdentitySettings(),
         metadata=metadata,
-        routers=[resolution_router, customers_router, merges_router, suggestions_router, me_router],
+        routers=[
+            resolution_router,
+            customers_router,
+            merges_router,
+            suggestions_router,
+            me_router,
+            webhooks_router,
+        ],
         title="CRM Identity",
         description="Resolves identifiers from every channel into one customer with one timeline, "
         "reversibly and with evidence.",

@@ -7,6 +7,7 @@ from identity.identifiers.models import Identifier
 from identity.merges.models import Merge, MergeConflict, MergeMove, NeverMerge
 from identity.suggestions.models import MatchSuggestion
 from identity.timeline.models import Touchpoint
+from identity.webhooks.models import WebhookDelivery
 
 __all__ = [
     "ConsentChange",
@@ -21,4 +22,5 @@ __all__ = [
     "NeverMerge",
     "Touchpoint",
     "TraitValue",
+    "WebhookDelivery",
 ]

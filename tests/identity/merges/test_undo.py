@@ -57,7 +57,7 @@ async def test_undo_after_a_second_merge_takes_the_rows_back_from_wherever_they_
     b = await identify(identity_client, ("phone", "010-1000-2000"))
     first = await identify(identity_client, ("email", "a@example.com"), ("phone", "010-1000-2000"))
     c = await identify(identity_client, ("device", "older-device"))
-    # c is newer than a, so a survives again; then merge a's group with another older customer? Use manual merge.
+    # A person merges a's group into c by hand: b's rows now sit with c.
     manual = await identity_client.post(
         "/v1/merges", json={"survivor_id": c["customer_id"], "merged_id": a["customer_id"]}, headers=ADMIN
     )
