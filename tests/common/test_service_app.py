@@ -173,3 +173,11 @@ async def test_metrics_expose_request_counts_latency_pool_and_outbox_lag(client:
     assert "crm_http_request_duration_seconds_bucket" in text_body
     assert "crm_db_pool_checked_out" in text_body
     assert 'crm_outbox_pending_events{service="widgets"} 0.0' in text_body
+
+
+async def test_text_the_database_cannot_store_is_a_422_not_a_500(client: httpx.AsyncClient) -> None:
+    # Found by fuzzing the webhooks and search: a NUL that no schema stopped reached PostgreSQL.
+    response = await client.post("/widgets", json={"name": "nul\u0000", "size": 1}, headers=ADMIN)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/unstorable-text")
+    assert await _widget_count(client) == 0

@@ -46,3 +46,14 @@ def test_timestamp_outside_the_five_minute_window_is_rejected() -> None:
 def test_missing_headers_are_rejected() -> None:
     with pytest.raises(Unauthorized):
         verify_signed_webhook(SECRET, BODY, {"webhook-timestamp": str(int(time.time()))})
+
+
+def test_signed_body_that_is_not_json_is_verified_without_parsing() -> None:
+    body = b"not json at all"
+    verify_signed_webhook(SECRET, body, _signed_headers(body, datetime.now(UTC)))
+
+
+def test_malformed_signature_header_is_a_401_not_a_crash() -> None:
+    headers = {**_signed_headers(BODY, datetime.now(UTC)), "webhook-signature": "v1"}
+    with pytest.raises(Unauthorized):
+        verify_signed_webhook(SECRET, BODY, headers)

@@ -37,7 +37,7 @@ PLATFORM_CONTAINERS: dict[str, str] = {name: name for name in SPECS} | {
 }
 WORKER_NAMES = sorted(name for name in PLATFORM_CONTAINERS if name.endswith("-worker"))
 
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE_?KEY", re.IGNORECASE)
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE_?KEY|SALT", re.IGNORECASE)
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}, ${NAME:+alt}, ${NAME+alt}
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<operator>:?[-?+])?(?P<argument>[^}]*)\}")
 REQUIRED_OPERATORS = (":?", "?")

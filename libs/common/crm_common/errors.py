@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_common.logging import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://crm.example/problems/"
+
+log = structlog.get_logger(__name__)
 
 
 class FieldError(BaseModel):
@@ -185,8 +189,30 @@ def internal_error_response(path: str) -> JSONResponse:
     )
 
 
+# PostgreSQL cannot store NUL in text or jsonb (22021 character_not_in_repertoire, 22P05
+# untranslatable_character). Request schemas reject control characters where they can; anything that
+# still reaches the database with one is the caller's input, not our fault: 422, never a 500.
+UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in UNSTORABLE_TEXT_SQLSTATES:
+        return problem_response(
+            422,
+            "unstorable-text",
+            "Invalid input",
+            "The request contains characters that cannot be stored (such as NUL).",
+            instance=request.url.path,
+        )
+    log.error("database_error", path=request.url.path, sqlstate=code, error_type=type(exc.orig).__name__)
+    return internal_error_response(request.url.path)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _handle_problem)
+    app.add_exception_handler(DBAPIError, _handle_database_error)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http)
 

@@ -47,3 +47,6 @@ _MULTI_LINE_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$".replace(
 
 SingleLineText = Annotated[str, StringConstraints(pattern=_SINGLE_LINE_PATTERN), AfterValidator(single_line)]
 MultiLineText = Annotated[str, StringConstraints(pattern=_MULTI_LINE_PATTERN), AfterValidator(multi_line)]
+
+# For query and path parameters (``Query(pattern=NO_CONTROL_CHARACTERS)``).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"

@@ -15,6 +15,10 @@ def verify_signed_webhook(secret: str, body: bytes, headers: Mapping[str, str]) 
     The library enforces the 5-minute timestamp tolerance. Raises 401 before anything is stored.
     """
     try:
-        Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
+        # json_parse=False: the signature is about bytes; parsing is the caller's business, after this.
+        Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()}, json_parse=False)
     except WebhookVerificationError as exc:
         raise Unauthorized(f"Webhook signature rejected: {exc}") from exc
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        # A malformed signature header or body is as unverified as a wrong signature.
+        raise Unauthorized("Webhook signature rejected: malformed signature headers.") from exc

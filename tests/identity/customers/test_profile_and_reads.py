@@ -186,3 +186,21 @@ async def test_a_customer_token_reads_its_own_record_but_no_other(identity_clien
     assert (
         await identity_client.get("/v1/customers/search", params={"q": "o"}, headers=token)
     ).status_code == 403
+
+
+async def test_control_characters_in_a_search_are_a_422_naming_the_parameter(
+    identity_client: httpx.AsyncClient,
+) -> None:
+    response = await identity_client.get("/v1/customers/search", params={"q": "kim\u0000"}, headers=ADMIN)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.q"
+
+
+async def test_a_nul_in_a_trait_is_refused_and_nothing_is_written(identity_client: httpx.AsyncClient) -> None:
+    body = {"identifiers": [{"type": "email", "value": "nul@example.com"}], "traits": {"name": "a\u0000b"}}
+    response = await identity_client.post("/v1/identify", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    lookup = await identity_client.get(
+        "/v1/customers/lookup", params={"type": "email", "value": "nul@example.com"}, headers=ADMIN
+    )
+    assert lookup.status_code == 404

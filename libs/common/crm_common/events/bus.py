@@ -23,6 +23,11 @@ DUPLICATE_WINDOW_SECONDS = 600.0
 
 async def connect_nats(url: str, name: str, *, connect_timeout: float = 2.0) -> NATS:
     """Connect once (raises if the server is unreachable), then reconnect forever in the background."""
+
+    async def quiet(exc: Exception) -> None:
+        # nats-py reports every failed attempt; one line per attempt at debug level is enough.
+        log.debug("nats_error", error=str(exc) or type(exc).__name__)
+
     return await nats.connect(
         url,
         name=name,
@@ -30,22 +35,37 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 2.0) -> 
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
+        error_cb=quiet,
     )
 
 
 async def connect_nats_with_retry(url: str, name: str, stop: asyncio.Event | None = None) -> NATS | None:
-    """Keep trying to connect until it works or ``stop`` is set (then return None)."""
+    """Connect, waiting as long as it takes for the server, unless ``stop`` is set first (then None).
+
+    nats-py keeps retrying the first connection by itself (``max_reconnect_attempts=-1``), so the
+    attempt runs as a task that ``stop`` can cancel: a worker started while NATS is down still shuts
+    down on SIGTERM.
+    """
     delay = 0.2
     while stop is None or not stop.is_set():
+        attempt = asyncio.ensure_future(connect_nats(url, name))
+        waiters: set[asyncio.Future[object]] = {attempt}  # type: ignore[arg-type]
+        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        if stopper is not None:
+            waiters.add(stopper)  # type: ignore[arg-type]
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if stopper is not None:
+            stopper.cancel()
+        if attempt not in done:
+            attempt.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await attempt
+            return None
         try:
-            return await connect_nats(url, name)
-        except Exception as exc:  # the server may simply not be up yet
-            log.warning("nats_connect_failed", url=url, error=str(exc), retry_in=delay)
-            if stop is None:
-                await asyncio.sleep(delay)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+            return attempt.result()
+        except Exception as exc:  # e.g. refused credentials: retry slowly, say why
+            log.warning("nats_connect_failed", url=url, error=str(exc) or type(exc).__name__, retry_in=delay)
+            await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
     return None
 

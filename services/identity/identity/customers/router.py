@@ -8,6 +8,7 @@ from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, req
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.pagination import decode_cursor, encode_cursor
+from crm_common.validation import NO_CONTROL_CHARACTERS
 from identity.customers import service
 from identity.customers.errors import CustomerNotFound
 from identity.customers.schemas import (
@@ -98,7 +99,7 @@ async def get_customers(
 async def search_customers(
     session: SessionDep,
     _: CurrentStaff,
-    q: Annotated[str, Query(min_length=1, max_length=200)],
+    q: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)],
     after: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CustomerPage:
@@ -123,8 +124,8 @@ async def lookup_customer(
     request: Request,
     session: SessionDep,
     _: CurrentStaff,
-    type: Annotated[str, Query(min_length=1, max_length=64)],
-    value: Annotated[str, Query(min_length=1, max_length=320)],
+    type: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL_CHARACTERS)],
+    value: Annotated[str, Query(min_length=1, max_length=320, pattern=NO_CONTROL_CHARACTERS)],
 ) -> CustomerPublic:
     settings = _settings(request)
     try:

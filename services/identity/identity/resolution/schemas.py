@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from crm_common.errors import Problem
-from crm_common.validation import SingleLineText
+from crm_common.validation import NO_CONTROL_CHARACTERS, SingleLineText
 from identity.timeline.models import Channel
 
 MAX_IDENTIFIERS_PER_RECORD = 20
@@ -21,7 +21,7 @@ class IdentifierIn(BaseModel):
     type: str = Field(
         min_length=1, max_length=64, examples=["email", "phone", "social:instagram", "external:shop"]
     )
-    value: str = Field(min_length=1, max_length=320)
+    value: str = Field(min_length=1, max_length=320, pattern=NO_CONTROL_CHARACTERS)
 
 
 class TouchpointIn(BaseModel):
