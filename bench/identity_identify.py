@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import _harness
+import _people
 import httpx
 from _services import percentile, running_service
 
@@ -25,26 +26,24 @@ from crm_common.settings import DEV_JWT_SECRET
 
 TOKEN = TokenSigner(DEV_JWT_SECRET).issue("bench", Role.ADMIN)
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
-GIVEN = ["Minjun", "Seoyeon", "Jihoon", "Yuna", "Doyun", "Haeun", "Jiwoo", "Sua", "James", "Maria", "Olivia"]
-FAMILY = ["Kim", "Lee", "Park", "Choi", "Jung", "Kang", "Cho", "Yoon", "Jang", "Lim", "Smith", "Brown"]
 CITIES = ["Seoul", "Busan", "Incheon", "Daegu", "Daejeon", "Gwangju", "Suwon", "Ulsan"]
 
 
 def record(rng: random.Random, person: int) -> dict[str, Any]:
     """One channel's view of a person; ~1/3 of calls see a person seen before, on another channel."""
-    identifiers = [{"type": "email", "value": f"user{person}@example.com"}]
+    facts = _people.person(person)
+    identifiers = [{"type": "email", "value": facts.email}]
     if rng.random() < 0.6:
-        identifiers.append(
-            {"type": "phone", "value": f"010-{2000 + person // 10000:04d}-{person % 10000:04d}"}
-        )
+        identifiers.append({"type": "phone", "value": facts.phone})
     if rng.random() < 0.3:
         identifiers.append({"type": "device", "value": f"dev-{person}-{rng.randrange(3)}"})
     return {
         "identifiers": identifiers,
         "traits": {
-            "given_name": GIVEN[person % len(GIVEN)],
-            "surname": FAMILY[(person // 7) % len(FAMILY)],
-            "city": CITIES[person % len(CITIES)],
+            "given_name": facts.given_name,
+            "surname": facts.surname,
+            "birth_date": facts.birth_date,
+            "city": facts.city,
         },
         "source": rng.choice(["web", "shop", "callcenter", "app"]),
         "touchpoint": {"channel": rng.choice(["web", "mobile_app", "call_center"]), "type": "visit"},

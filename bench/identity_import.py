@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import _harness
+import _people
 from sqlalchemy.engine import make_url
 
 from crm_common.db import create_engine, session_factory
@@ -72,26 +73,19 @@ def write_file(path: Path, rows: int, seed: int = 3) -> None:
         for _ in range(rows):
             if people and rng.random() < 0.2:
                 person = rng.randrange(people)  # seen before, through another channel
-                email = f"p{person}@example.com" if rng.random() < 0.5 else ""
-                phone = "" if email else f"010-{3000 + person // 10000:04d}-{person % 10000:04d}"
+                facts = _people.person(person)
+                email = facts.email if rng.random() < 0.5 else ""
+                phone = "" if email else facts.phone
                 legacy = ""
             else:
                 person = people
                 people += 1
-                email = f"p{person}@example.com"
-                phone = f"010-{3000 + person // 10000:04d}-{person % 10000:04d}" if rng.random() < 0.7 else ""
+                facts = _people.person(person)
+                email = facts.email
+                phone = facts.phone if rng.random() < 0.7 else ""
                 legacy = f"L{person}"
-            traits = random.Random(person)  # a person's facts are the same in every row about them
             writer.writerow(
-                [
-                    email,
-                    phone,
-                    legacy,
-                    traits.choice(GIVEN),
-                    traits.choice(FAMILY),
-                    traits.choice(CITIES),
-                    birth_date(traits),
-                ]
+                [email, phone, legacy, facts.given_name, facts.surname, facts.city, facts.birth_date]
             )
 
 
