@@ -21,6 +21,15 @@ from identity.settings import IdentitySettings
 
 
 @dataclass(frozen=True)
+class RefreshedProfile:
+    """What a refresh computed for one customer: its display name and primary email and phone."""
+
+    display_name: str | None
+    contacts: dict[str, str]
+    match_profile: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ResolvedCustomer:
     customer: Customer
     requested_id: uuid.UUID
@@ -79,11 +88,10 @@ async def refresh_profiles(
     settings: IdentitySettings,
     *,
     known_traits: dict[uuid.UUID, list[TraitObservation]] | None = None,
-) -> dict[uuid.UUID, dict[str, Any]]:
+) -> dict[uuid.UUID, RefreshedProfile]:
     """Recompute the cached golden values and blocking keys of these customers from their rows.
 
     ``known_traits`` spares reading trait values the caller already holds (all of them, per customer).
-    Returns each customer's new match profile (the values probabilistic matching compares).
     """
     ids = list(dict.fromkeys(customer_ids))
     if not ids:
@@ -95,13 +103,13 @@ async def refresh_profiles(
     contacts = await repository.primary_identifiers(session, ids)
     updates: list[dict[str, Any]] = []
     keys: dict[uuid.UUID, set[str]] = {}
-    match_profiles: dict[uuid.UUID, dict[str, Any]] = {}
+    refreshed: dict[uuid.UUID, RefreshedProfile] = {}
     for customer_id in ids:
         profile = profiles[customer_id]
         name = display_name(profile)
         match_profile = {field: value.value for field, value in profile.items()}
         match_profile.update(contacts.get(customer_id, {}))
-        match_profiles[customer_id] = match_profile
+        refreshed[customer_id] = RefreshedProfile(name, contacts.get(customer_id, {}), match_profile)
         keys[customer_id] = blocking_keys(match_record_from_profile(match_profile))
         updates.append(
             {
@@ -113,7 +121,7 @@ async def refresh_profiles(
         )
     await repository.update_profiles(session, updates)
     await repository.replace_match_keys(session, keys)
-    return match_profiles
+    return refreshed
 
 
 async def search_customers(

@@ -4,13 +4,15 @@ Subjects: crm.identity.customer.{created,updated,merged,unmerged,erased}, crm.id
 Every customer event carries ``customer_id``; merges carry both ids so consumers can re-key.
 """
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_common.events import record_event
 from crm_common.events.outbox import record_events
-from identity.customers.models import Customer
 from identity.database import metadata
 from identity.merges.models import Merge
 
@@ -19,30 +21,35 @@ PRODUCER = "identity"
 Event = tuple[str, str | None, dict[str, Any]]
 
 
-def _customer_facts(customer: Customer, contacts: dict[str, str]) -> dict[str, Any]:
-    return {
-        "customer_id": str(customer.id),
-        "display_name": customer.display_name,
-        "email": contacts.get("email"),
-        "phone": contacts.get("phone"),
-        "created_at": customer.created_at.isoformat(),
-    }
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What customer events say about the customer."""
+
+    customer_id: uuid.UUID
+    display_name: str | None
+    created_at: datetime
+    contacts: dict[str, str]
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "customer_id": str(self.customer_id),
+            "display_name": self.display_name,
+            "email": self.contacts.get("email"),
+            "phone": self.contacts.get("phone"),
+            "created_at": self.created_at.isoformat(),
+        }
 
 
-def customer_created_event(customer: Customer, contacts: dict[str, str]) -> Event:
-    return ("customer.created", str(customer.id), _customer_facts(customer, contacts))
+def customer_created_event(facts: CustomerFacts) -> Event:
+    return ("customer.created", str(facts.customer_id), facts.payload())
 
 
 def customer_updated_event(
-    customer: Customer,
-    contacts: dict[str, str],
-    *,
-    identifiers_added: list[dict[str, str]],
-    fields: list[str],
+    facts: CustomerFacts, *, identifiers_added: list[dict[str, str]], fields: list[str]
 ) -> Event:
-    payload = _customer_facts(customer, contacts)
+    payload = facts.payload()
     payload.update({"identifiers_added": identifiers_added, "fields_changed": fields})
-    return ("customer.updated", str(customer.id), payload)
+    return ("customer.updated", str(facts.customer_id), payload)
 
 
 def touchpoint_recorded_event(touchpoint: dict[str, Any], customer_id: Any) -> Event:

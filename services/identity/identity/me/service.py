@@ -33,16 +33,15 @@ async def update_profile(
         for name, value in traits.items()
     ]
     await customers_repository.insert_traits(session, observations)
-    await customers.refresh_profiles(session, [customer_id], settings)
+    profile = (await customers.refresh_profiles(session, [customer_id], settings))[customer_id]
     customer = await customers_repository.get(session, customer_id)
     assert customer is not None
-    await session.refresh(customer)
-    contacts = (await customers_repository.primary_identifiers(session, [customer_id])).get(customer_id, {})
+    facts = publisher.CustomerFacts(customer_id, profile.display_name, customer.created_at, profile.contacts)
     await publisher.publish_all(
         session,
         [
             publisher.customer_updated_event(
-                customer, contacts, identifiers_added=[], fields=sorted({o.field for o in observations})
+                facts, identifiers_added=[], fields=sorted({o.field for o in observations})
             )
         ],
     )

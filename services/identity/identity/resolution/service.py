@@ -565,24 +565,26 @@ class Resolution:
             if state.merged_into is None and (state.is_new or state.identifiers_added or state.fields_changed)
         ]
         traits_in_hand = {customer_id: self.customers[customer_id].traits for customer_id in changed}
-        await customers.refresh_profiles(self.session, changed, self.settings, known_traits=traits_in_hand)
-        await self._publish(changed)
+        refreshed = await customers.refresh_profiles(
+            self.session, changed, self.settings, known_traits=traits_in_hand
+        )
+        await self._publish(changed, refreshed)
 
-    async def _publish(self, changed: list[uuid.UUID]) -> None:
-        if not changed and not self.recorded_touchpoints:
-            return
-        rows = {c.id: c for c in await customers_repository.get_many(self.session, changed)}
-        contacts = await customers_repository.primary_identifiers(self.session, changed)
+    async def _publish(
+        self, changed: list[uuid.UUID], refreshed: dict[uuid.UUID, customers.RefreshedProfile]
+    ) -> None:
         events: list[publisher.Event] = []
         for customer_id in changed:
-            state, row = self.customers[customer_id], rows[customer_id]
+            state, profile = self.customers[customer_id], refreshed[customer_id]
+            facts = publisher.CustomerFacts(
+                customer_id, profile.display_name, state.created_at, profile.contacts
+            )
             if state.is_new:
-                events.append(publisher.customer_created_event(row, contacts.get(customer_id, {})))
+                events.append(publisher.customer_created_event(facts))
             else:
                 events.append(
                     publisher.customer_updated_event(
-                        row,
-                        contacts.get(customer_id, {}),
+                        facts,
                         identifiers_added=[{"type": t, "value": v} for t, v in state.identifiers_added],
                         fields=sorted(state.fields_changed - {"merge"}),
                     )
