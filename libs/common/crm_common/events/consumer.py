@@ -75,12 +75,63 @@ class ConsumerRunner:
         return (await self.handle_batch([(subject, data, deliveries)]))[0]
 
     async def handle_batch(self, messages: Sequence[tuple[str, bytes, int]]) -> list[bool]:
-        """Process fetched messages in one transaction, each in its own savepoint.
+        """Process fetched messages; per message, True to acknowledge or False to redeliver.
 
-        One commit per batch instead of per event; a failing event rolls back only its savepoint.
-        Returns, per message, True to acknowledge or False to redeliver. If the commit itself fails,
-        nothing was applied and every message is redelivered.
+        First the whole batch is tried in one transaction (one inbox insert, the handlers, one commit).
+        If any event fails, that is rolled back and the batch is done again event by event, each in its
+        own savepoint, so one bad event costs only itself.
         """
+        if len(messages) > 1:
+            applied = await self._apply_all_or_nothing(messages)
+            if applied:
+                return [True] * len(messages)
+        return await self._apply_one_by_one(messages)
+
+    async def _apply_all_or_nothing(self, messages: Sequence[tuple[str, bytes, int]]) -> bool:
+        try:
+            async with self._sessions() as session, session.begin():
+                wanted = [
+                    (subject, EventEnvelope.model_validate_json(data))
+                    for subject, data, _ in messages
+                    if subject in self.consumer.handlers
+                ]
+                if not wanted:
+                    return True
+                new = set(
+                    (
+                        await session.execute(
+                            pg_insert(self._inbox)
+                            .values(
+                                [
+                                    {"consumer": self.consumer.name, "event_id": e.id, "subject": subject}
+                                    for subject, e in wanted
+                                ]
+                            )
+                            .on_conflict_do_nothing()
+                            .returning(self._inbox.c.event_id)
+                        )
+                    ).scalars()
+                )
+                applied = 0
+                for subject, envelope in wanted:
+                    if envelope.id not in new:
+                        continue  # handled before, or twice in this batch
+                    new.discard(envelope.id)
+                    token = bind_request_id(envelope.correlation_id)
+                    try:
+                        await self.consumer.handlers[subject](session, envelope)
+                    finally:
+                        reset_request_id(token)
+                    applied += 1
+            self.consumer.processed_total += applied
+            return True
+        except Exception as exc:  # a bad event: redo one by one so only it fails
+            log.info(
+                "event_batch_falls_back", consumer=self.consumer.name, error=str(exc) or type(exc).__name__
+            )
+            return False
+
+    async def _apply_one_by_one(self, messages: Sequence[tuple[str, bytes, int]]) -> list[bool]:
         verdicts: list[bool] = []
         try:
             async with self._sessions() as session, session.begin():
