@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -120,7 +119,3 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-def app_state(app: FastAPI, name: str) -> Any:
-    return getattr(app.state, name)

@@ -20,12 +20,11 @@ from identity.customers.schemas import (
     ProfileField,
 )
 from identity.erasure import service as erasure
-from identity.identifiers import repository as identifiers
 from identity.identifiers.normalize import IdentifierRejected, normalize_identifier
 from identity.merges import service as merges
 from identity.merges.schemas import MergePublic
 from identity.settings import IdentitySettings
-from identity.timeline import repository as timeline
+from identity.timeline import service as timeline
 from identity.timeline.models import Channel
 from identity.timeline.schemas import TimelinePage, TouchpointPublic
 
@@ -72,7 +71,7 @@ async def customer_public(
         profile={field: ProfileField.of(value) for field, value in sorted(profile.items())},
         identifiers=[
             IdentifierPublic.model_validate(i, from_attributes=True)
-            for i in await identifiers.of_customer(session, customer.id)
+            for i in await service.identifiers_of(session, customer.id)
         ],
         created_at=customer.created_at,
         updated_at=customer.updated_at,
@@ -132,10 +131,8 @@ async def lookup_customer(
         normalized = normalize_identifier(type, value, settings)
     except IdentifierRejected as exc:
         raise CustomerNotFound(f"No customer has this identifier ({exc.message}).") from exc
-    owner = await identifiers.owner_of(session, normalized.type, normalized.value)
-    if owner is None:
-        raise CustomerNotFound("No customer has this identifier.")
-    return await customer_public(session, await service.get_customer(session, owner), settings)
+    found = await service.find_by_identifier(session, normalized.type, normalized.value)
+    return await customer_public(session, found, settings)
 
 
 @router.get("/{customer_id}", responses=problem_responses(404))

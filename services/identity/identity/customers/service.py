@@ -14,6 +14,8 @@ from identity.customers import repository
 from identity.customers.errors import CustomerNotFound
 from identity.customers.models import Customer, CustomerStatus
 from identity.customers.profile import GoldenValue, TraitObservation, golden_profile
+from identity.identifiers import repository as identifiers
+from identity.identifiers.models import Identifier
 from identity.matching.blocking import blocking_keys
 from identity.matching.names import normalize_name
 from identity.resolution.match_records import match_record_from_profile
@@ -59,6 +61,18 @@ async def get_customers(
         for requested, survivor in survivors.items()
         if survivor in found and found[survivor].status != CustomerStatus.ERASED
     }
+
+
+async def identifiers_of(session: AsyncSession, customer_id: uuid.UUID) -> list[Identifier]:
+    return await identifiers.of_customer(session, customer_id)
+
+
+async def find_by_identifier(session: AsyncSession, identifier_type: str, value: str) -> ResolvedCustomer:
+    """The customer owning a normalized identifier (404 when nobody does)."""
+    owner = await identifiers.owner_of(session, identifier_type, value)
+    if owner is None:
+        raise CustomerNotFound("No customer has this identifier.")
+    return await get_customer(session, owner)
 
 
 async def golden_profiles(

@@ -8,7 +8,6 @@ from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
 from crm_common.pagination import decode_cursor, encode_cursor
 from identity.merges import service
-from identity.merges.errors import MergeNotFound
 from identity.merges.schemas import (
     ConflictPage,
     ConflictPublic,
@@ -45,12 +44,7 @@ async def merge_customers(
 
 @router.get("/v1/merges/{merge_id}", responses=problem_responses(404))
 async def get_merge(merge_id: uuid.UUID, session: SessionDep, _: Steward) -> MergePublic:
-    from identity.merges import repository
-
-    merge = await repository.get_merge(session, merge_id)
-    if merge is None:
-        raise MergeNotFound(f"No merge with id {merge_id}.")
-    return MergePublic.model_validate(merge, from_attributes=True)
+    return MergePublic.model_validate(await service.get_merge(session, merge_id), from_attributes=True)
 
 
 @router.post(

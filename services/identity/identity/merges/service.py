@@ -152,6 +152,13 @@ async def mark_never_merge(
     await repository.add_never_merge(session, first, second, actor=actor, reason=reason)
 
 
+async def get_merge(session: AsyncSession, merge_id: uuid.UUID) -> Merge:
+    merge = await repository.get_merge(session, merge_id)
+    if merge is None:
+        raise MergeNotFound(f"No merge with id {merge_id}.")
+    return merge
+
+
 async def history(session: AsyncSession, customer_id: uuid.UUID) -> list[Merge]:
     return await repository.merges_of(session, [customer_id])
 

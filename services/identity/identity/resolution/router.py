@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from crm_common.auth import Principal, Role, require_roles
 from crm_common.db import SessionDep
-from crm_common.errors import FieldError, PayloadTooLarge, Problem, ProblemError, problem_responses
+from crm_common.errors import TYPE_BASE, FieldError, PayloadTooLarge, Problem, ProblemError, problem_responses
 from crm_common.logging import current_request_id
 from identity.resolution import service
 from identity.resolution.schemas import (
@@ -85,8 +85,6 @@ async def identify_batch(
 def _failed(
     index: int, status: int, type_: str, title: str, errors: list[FieldError], detail: str | None = None
 ) -> BatchItem:
-    from crm_common.errors import TYPE_BASE
-
     return BatchItem(
         index=index,
         status=status,
