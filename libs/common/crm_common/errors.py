@@ -87,6 +87,17 @@ class ValidationFailed(ProblemError):
     status, type, title = 422, "validation", "Invalid input"
 
 
+class TooManyRequests(ProblemError):
+    """The caller went over a rate limit; ``Retry-After`` says how many seconds until the next allowed try."""
+
+    status, type, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after_seconds: int, **extra: Any):
+        super().__init__(detail, **extra)
+        self.retry_after_seconds = retry_after_seconds
+        self.headers = {"Retry-After": str(retry_after_seconds)}  # RFC 9110 §10.2.3: delay in seconds
+
+
 class ServiceUnavailable(ProblemError):
     status, type, title = 503, "unavailable", "Service unavailable"
 
@@ -227,13 +238,18 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with the current state",
         413: "Payload too large",
         422: "Invalid input; `errors` names each failing field",
+        429: "Too many requests; `Retry-After` says how many seconds to wait",
         503: "A dependency is unavailable",
+    }
+    retry_after = {
+        "Retry-After": {"description": "Seconds until the next allowed try.", "schema": {"type": "integer"}}
     }
     return {
         status: {
             "model": Problem,
             "description": descriptions.get(status, "Error"),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            **({"headers": retry_after} if status == 429 else {}),
         }
         for status in statuses
     }

@@ -86,6 +86,8 @@ def create_service_app(
         lifespan=lifespan,
         responses=problem_responses(422),
     )
+    # Common request helpers (idempotency keys, rate limits) find the service's tables here.
+    app.state.metadata = metadata
     install_error_handlers(app)
     install_request_context(app, metrics, settings.max_body_bytes)
 

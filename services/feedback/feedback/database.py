@@ -1,13 +1,17 @@
-"""The feedback service's own metadata: its tables, its outbox and inbox, nothing else."""
+"""The feedback service's own metadata: its tables, outbox, inbox, idempotency records and rate limits."""
 
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
 from crm_common.db import new_metadata
 from crm_common.events import add_event_tables
+from crm_common.idempotency import add_idempotency_table
+from crm_common.ratelimit import add_rate_limit_table
 
 metadata = new_metadata()
 add_event_tables(metadata)
+add_idempotency_table(metadata)
+add_rate_limit_table(metadata)
 
 
 # Declared here rather than with crm_common.db.model_base(): that returns ``type[SQLModel]``, and mypy

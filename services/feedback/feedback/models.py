@@ -1,0 +1,27 @@
+"""Every table of the feedback service, imported so the metadata is complete (Alembic, tests)."""
+
+from feedback.boards.models import Board
+from feedback.comments.models import Comment
+from feedback.customers.models import CustomerMergeMove, CustomerRef
+from feedback.idea_merges.models import IdeaMerge, IdeaMergeFollower, IdeaMergeVote
+from feedback.ideas.models import Idea, IdeaFollower, IdeaStatusChange
+from feedback.moderation.models import AuthorBlock, ModerationAction
+from feedback.notifications.models import NotificationFanout
+from feedback.votes.models import Vote
+
+__all__ = [
+    "AuthorBlock",
+    "Board",
+    "Comment",
+    "CustomerMergeMove",
+    "CustomerRef",
+    "Idea",
+    "IdeaFollower",
+    "IdeaMerge",
+    "IdeaMergeFollower",
+    "IdeaMergeVote",
+    "IdeaStatusChange",
+    "ModerationAction",
+    "NotificationFanout",
+    "Vote",
+]
