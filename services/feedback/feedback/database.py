@@ -1,5 +1,7 @@
 """The feedback service's own metadata: its tables, outbox, inbox, idempotency records and rate limits."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
@@ -18,3 +20,8 @@ add_rate_limit_table(metadata)
 # then rejects ``table=True`` on every model that subclasses it.
 class FeedbackModel(SQLModel, registry=registry(metadata=metadata)):
     pass
+
+
+def utcnow() -> datetime:
+    """Python-side default for timestamp columns (the database's now() stays the server default)."""
+    return datetime.now(UTC)

@@ -36,7 +36,9 @@ class FeedbackSettings(ServiceSettings):
     idea_edit_window_seconds: int = Field(900, ge=0, description="How long an author may edit an idea.")
     default_board_slug: str = "ideas"
     similar_ideas_limit: int = Field(5, ge=0, le=20)
-    similar_ideas_threshold: float = Field(0.3, ge=0, le=1, description="pg_trgm word similarity cut-off.")
+    similar_ideas_threshold: float = Field(
+        0.18, ge=0, le=1, description="pg_trgm similarity above which a title counts as similar."
+    )
     trending_half_life_hours: float = Field(
         48.0, gt=0, description="Half-life of an upvote's or comment's weight in the trending ranking."
     )
@@ -62,9 +64,36 @@ class FeedbackSettings(ServiceSettings):
     def _workflow_is_consistent(self) -> "FeedbackSettings":
         statuses = set(self.idea_workflow)
         targets = {target for nexts in self.idea_workflow.values() for target in nexts}
-        missing = (targets | {self.idea_initial_status, "duplicate"} | set(self.idea_closed_statuses)) - statuses
+        missing = (
+            targets | {self.idea_initial_status, "duplicate"} | set(self.idea_closed_statuses)
+        ) - statuses
         if missing:
             raise ValueError(f"idea_workflow does not define the statuses {sorted(missing)}")
         return self
 
     # --- experience (CEM) ---------------------------------------------------------------------------
+    # Rates per customer (count per period): feedback is cheap to give, complaints open staff work.
+    feedback_submit_rate: tuple[int, float] = (20, 3600.0)
+    complaint_submit_rate: tuple[int, float] = (5, 3600.0)
+    sentiment_neutral_band: float = Field(
+        0.05, ge=0, lt=1, description="Scores within ±band are neutral (VADER's recommended 0.05)."
+    )
+    health_max_windows: int = Field(400, ge=1, le=5000, description="Most windows one health query spans.")
+    # Crisis detector (EXPERIENCE.md): negatives of one touchpoint in a window vs its previous windows.
+    alert_window_minutes: int = Field(60, ge=5, le=1440)
+    alert_baseline_windows: int = Field(24, ge=3, le=24 * 28, description="Previous windows in the baseline.")
+    alert_min_count: int = Field(5, ge=1, description="Fewer negatives than this in a window never alert.")
+    alert_max_p_value: float = Field(
+        0.001,
+        gt=0,
+        lt=1,
+        description="Alert when P(X ≥ count) under the baseline's Poisson rate is at most this.",
+    )
+    alert_min_baseline_rate: float = Field(
+        0.5,
+        gt=0,
+        description="Floor of the baseline rate per window, so a quiet touchpoint needs a real spike.",
+    )
+    alert_check_seconds: float = Field(60.0, gt=0, description="How often the worker runs the detector.")
+    # Advocate score (EXPERIENCE.md): announce a change of at least this many points, or of tier.
+    advocate_announce_delta: float = Field(5.0, gt=0, le=100)

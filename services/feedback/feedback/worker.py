@@ -1,16 +1,30 @@
-"""``python -m feedback.worker``: publishes the feedback outbox and records identity's customers."""
+"""``python -m feedback.worker``: outbox relay, identity's customer events, notification fan-out."""
+
+from datetime import timedelta
 
 from crm_common.events.consumer import EventConsumer
-from crm_common.worker import run_worker
+from crm_common.idempotency import purge_job
+from crm_common.ratelimit import rate_limit_purge_job
+from crm_common.worker import BackgroundJob, run_worker
 from feedback.database import metadata
 from feedback.events.consumers import customers_consumer
+from feedback.notifications.service import fan_out_job
 from feedback.settings import FeedbackSettings
 
 CONSUMERS: list[EventConsumer] = [customers_consumer]
 
 
+def jobs(settings: FeedbackSettings) -> list[BackgroundJob]:
+    return [
+        fan_out_job(settings),
+        purge_job(metadata, timedelta(hours=settings.idempotency_ttl_hours)),
+        rate_limit_purge_job(metadata),
+    ]
+
+
 def main() -> None:
-    run_worker(FeedbackSettings(), metadata, CONSUMERS)
+    settings = FeedbackSettings()
+    run_worker(settings, metadata, CONSUMERS, jobs(settings))
 
 
 if __name__ == "__main__":

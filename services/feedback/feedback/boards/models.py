@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, String, func
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class Board(FeedbackModel, table=True):
@@ -26,5 +26,6 @@ class Board(FeedbackModel, table=True):
         default="post", sa_column=Column(String(8), nullable=False, server_default="post")
     )
     created_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )

@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Text, func, text
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class Comment(FeedbackModel, table=True):
@@ -37,6 +37,7 @@ class Comment(FeedbackModel, table=True):
     moderation_state: str = Field(max_length=16)
     spam_score: float = Field(default=0.0)
     created_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     edited_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

@@ -6,7 +6,7 @@ from sqlalchemy import Column, DateTime, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class CustomerRef(FeedbackModel, table=True):
@@ -17,7 +17,8 @@ class CustomerRef(FeedbackModel, table=True):
     customer_id: uuid.UUID = Field(primary_key=True)
     display_name: str | None = Field(default=None, max_length=400)
     first_seen_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     erased_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 

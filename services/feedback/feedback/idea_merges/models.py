@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, SmallInteger, String, func
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class IdeaMerge(FeedbackModel, table=True):
@@ -22,7 +22,8 @@ class IdeaMerge(FeedbackModel, table=True):
     source_prior_status: str = Field(max_length=30)
     merged_by: str = Field(max_length=200)
     merged_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     undone_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     undone_by: str | None = Field(default=None, max_length=200)

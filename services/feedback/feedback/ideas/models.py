@@ -2,7 +2,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
-    ARRAY,
     CheckConstraint,
     Column,
     DateTime,
@@ -15,9 +14,10 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 # Ideas everyone may see: published and not folded into another idea.
 VISIBLE = text("moderation_state = 'published'")
@@ -81,11 +81,13 @@ class Idea(FeedbackModel, table=True):
         default=None, sa_column=Column(ForeignKey("idea.id"), nullable=True)
     )
     created_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     edited_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     status_changed_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 
@@ -102,7 +104,8 @@ class IdeaStatusChange(FeedbackModel, table=True):
     response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     changed_by: str = Field(max_length=200)
     changed_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 
@@ -115,5 +118,6 @@ class IdeaFollower(FeedbackModel, table=True):
     idea_id: uuid.UUID = Field(sa_column=Column(ForeignKey("idea.id"), primary_key=True))
     customer_id: uuid.UUID = Field(primary_key=True)
     followed_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )

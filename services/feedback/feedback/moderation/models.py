@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, Text, func
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class AuthorBlock(FeedbackModel, table=True):
@@ -16,7 +16,8 @@ class AuthorBlock(FeedbackModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     blocked_by: str = Field(max_length=200)
     blocked_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 
@@ -36,5 +37,6 @@ class ModerationAction(FeedbackModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     actor: str = Field(max_length=200)
     acted_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )

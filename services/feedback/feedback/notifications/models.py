@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, func, text
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class NotificationFanout(FeedbackModel, table=True):
@@ -25,6 +25,7 @@ class NotificationFanout(FeedbackModel, table=True):
     last_customer_id: uuid.UUID | None = None
     notified_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     created_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     done_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, SmallInteger, func
 from sqlmodel import Field
 
-from feedback.database import FeedbackModel
+from feedback.database import FeedbackModel, utcnow
 
 
 class Vote(FeedbackModel, table=True):
@@ -20,5 +20,6 @@ class Vote(FeedbackModel, table=True):
     customer_id: uuid.UUID = Field(primary_key=True)
     direction: int = Field(sa_column=Column(SmallInteger, nullable=False))
     cast_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+        default_factory=utcnow,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
