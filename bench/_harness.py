@@ -64,3 +64,14 @@ def report(name: str, figures: dict[str, Any]) -> Path:
         print(f"  {key:<{width}}  {value}")
     print(f"  -> {path.relative_to(ROOT)}")
     return path
+
+
+def engines_in_use() -> str:
+    """Which PostgreSQL and NATS :func:`engines` gives, for the record."""
+    database = (
+        "external PostgreSQL (CRM_DATABASE_URL)"
+        if os.environ.get("CRM_DATABASE_URL")
+        else "embedded PostgreSQL"
+    )
+    nats = "external NATS (CRM_NATS_URL)" if os.environ.get("CRM_NATS_URL") else "embedded NATS"
+    return f"{database}, {nats}"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
+import psutil
 from sqlalchemy.engine import make_url
 
 from crm_platform.dev import Child
@@ -20,11 +23,37 @@ from crm_platform.services import service
 from tests.support import drop_database
 
 
+@dataclass(frozen=True)
+class ServiceProcess:
+    """A service started by :func:`service_process`."""
+
+    url: str
+    database_url: str  # its own database (plain ``postgresql://``), for seeding and checking in SQL
+    pid: int  # the uvicorn process; with --workers N its workers are its children
+    worker_pid: int | None  # ``python -m <service>.worker``, when started
+
+
 @contextlib.contextmanager
 def running_service(
     name: str, server_url: str, nats_url: str, *, workers: int = 1, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """The service on a fresh database; yields its base URL. Stopped and dropped afterwards."""
+    with service_process(name, server_url, nats_url, workers=workers, extra_env=extra_env) as running:
+        yield running.url
+
+
+@contextlib.contextmanager
+def service_process(
+    name: str,
+    server_url: str,
+    nats_url: str,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    with_worker: bool = False,
+) -> Iterator[ServiceProcess]:
+    """Like :func:`running_service`, and also tells where its database is; ``with_worker`` starts the
+    service's worker process (relay, consumers, jobs) with the same environment, after the API is ready."""
     database = f"crm_{name}_bench_{uuid.uuid4().hex[:6]}"
     prefix = f"CRM_{name.upper()}_"
     env = dict(os.environ)
@@ -68,8 +97,14 @@ def running_service(
         ],
         env,
     )
+    worker: Child | None = None
+    if with_worker:
+        if spec.worker is None:
+            raise ValueError(f"{name} has no worker")
+        worker = Child(f"{name}-worker", [sys.executable, "-m", spec.worker], env)
     child.start()
     url = f"http://127.0.0.1:{port}"
+    database_url = make_url(server_url).set(database=database).render_as_string(hide_password=False)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -81,10 +116,19 @@ def running_service(
             if time.monotonic() > deadline or not child.alive():
                 raise RuntimeError(f"{name} did not become ready")
             time.sleep(0.2)
-        yield url
+        if worker is not None:
+            worker.start()
+        assert child.process is not None
+        yield ServiceProcess(
+            url=url,
+            database_url=database_url,
+            pid=child.process.pid,
+            worker_pid=worker.process.pid if worker is not None and worker.process is not None else None,
+        )
     finally:
+        if worker is not None:
+            worker.stop()
         child.stop()
-        database_url = make_url(server_url).set(database=database).render_as_string(hide_password=False)
         asyncio.run(drop_database(server_url, database_url))
 
 
@@ -94,3 +138,86 @@ def percentile(values: list[float], fraction: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+class CpuShare:
+    """Where the machine's CPU went during a measured stretch: this process (the load), the service's
+    processes, and the rest (PostgreSQL, NATS and anything else running), as % of all cores.
+
+    On a small machine the load generator competes with the service for the same cores, so its share
+    belongs next to the throughput it produced.
+    """
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._roots = pids
+        self._start: dict[str, float] = {}
+        self._machine_start = (0.0, 0.0)
+        self._wall_start = 0.0
+        self.seconds: dict[str, float] = {}  # CPU seconds per part, after stop()
+
+    @staticmethod
+    def _tree_seconds(pid: int) -> float:
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+    @staticmethod
+    def _machine() -> tuple[float, float]:
+        times = psutil.cpu_times()
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        return sum(times) - idle, sum(times)
+
+    def _sample(self) -> dict[str, float]:
+        own = os.times()
+        return {
+            "load_generator": own.user + own.system,
+            **{name: self._tree_seconds(pid) for name, pid in self._roots.items()},
+        }
+
+    def start(self) -> None:
+        self._start = self._sample()
+        self._machine_start = self._machine()
+        self._wall_start = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        """% of the whole machine (all cores = 100) per part, plus the machine's busy %."""
+        end = self._sample()
+        busy, total = self._machine()
+        capacity = (time.perf_counter() - self._wall_start) * (os.cpu_count() or 1)
+        self.seconds = {name: end[name] - self._start[name] for name in end}
+        shares = {f"{name}_pct": round(100 * (end[name] - self._start[name]) / capacity, 1) for name in end}
+        machine_busy = 100 * (busy - self._machine_start[0]) / max(total - self._machine_start[1], 1e-9)
+        shares["machine_busy_pct"] = round(machine_busy, 1)
+        shares["rest_pct"] = round(
+            machine_busy - sum(v for k, v in shares.items() if k != "machine_busy_pct"), 1
+        )
+        return shares
+
+
+def load_average() -> float:
+    """The 1-minute load average: other work on the machine skews every figure, so it is recorded."""
+    return round(os.getloadavg()[0], 2)
+
+
+_SSL_CONTEXT = ssl.create_default_context()
+
+
+def single_connection_client(url: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
+    """An httpx client with one keep-alive connection, for one simulated user of a load test.
+
+    One client per simulated user, not one pool of many connections: httpx's pool walks all its
+    connections on every request, and at 64 connections that cost the load generator ~5x the CPU per
+    request on the 2-core bench machine (which then starves the service it measures). The SSL context
+    is shared because building one per client takes longer than the requests (plain HTTP needs none).
+    """
+    return httpx.AsyncClient(
+        base_url=url, timeout=timeout, verify=_SSL_CONTEXT, limits=httpx.Limits(max_connections=1)
+    )

@@ -95,5 +95,3 @@ class FeedbackSettings(ServiceSettings):
         description="Floor of the baseline rate per window, so a quiet touchpoint needs a real spike.",
     )
     alert_check_seconds: float = Field(60.0, gt=0, description="How often the worker runs the detector.")
-    # Advocate score (EXPERIENCE.md): announce a change of at least this many points, or of tier.
-    advocate_announce_delta: float = Field(5.0, gt=0, le=100)

@@ -11,7 +11,7 @@ from feedback.ideas.ranking import trending_score
 from tests.feedback.ideas.support import ADMIN, as_customer, stored_idea, submit, vote
 
 
-async def _ids(client: httpx.AsyncClient, **params: object) -> list[str]:
+async def _ids(client: httpx.AsyncClient, **params: str | int) -> list[str]:
     response = await client.get("/v1/ideas", params=params, headers=as_customer(uuid.uuid4()))
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["items"]]
@@ -94,7 +94,7 @@ async def test_cursor_pages_cover_every_idea_once(feedback_client: httpx.AsyncCl
     after = None
     headers = as_customer(uuid.uuid4())
     while True:
-        params = {"sort": "top", "limit": 3, **({"after": after} if after else {})}
+        params: dict[str, str | int] = {"sort": "top", "limit": 3, **({"after": after} if after else {})}
         page = (await feedback_client.get("/v1/ideas", params=params, headers=headers)).json()
         seen += [item["id"] for item in page["items"]]
         after = page["next_cursor"]

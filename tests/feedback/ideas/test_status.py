@@ -144,3 +144,34 @@ async def test_admin_may_also_change_status(feedback_client: httpx.AsyncClient) 
     )
 
     assert response.status_code == 201
+
+
+async def test_voters_of_a_merged_duplicate_are_told_with_the_merge_response(
+    feedback_client: httpx.AsyncClient, feedback_engine: AsyncEngine
+) -> None:
+    duplicate = await submit(feedback_client)
+    survivor = await submit(feedback_client)
+    voters = [uuid.uuid4() for _ in range(3)]
+    for voter in voters:
+        await vote(feedback_client, duplicate["id"], voter, "up")
+    merged = await feedback_client.post(
+        f"/v1/ideas/{duplicate['id']}/merge",
+        json={"into_idea_id": survivor["id"], "response": "Merged into the older idea."},
+        headers=AGENT,
+    )
+    assert merged.status_code == 201, merged.text
+
+    async with session_factory(feedback_engine)() as session:
+        while True:
+            async with session.begin():
+                if await notifications.fan_out_next_chunk(session, chunk_size=100) is None:
+                    break
+
+    told = {
+        e["payload"]["customer_id"]: e["payload"]
+        for e in await events_of_type(feedback_engine, "idea.status_notification")
+        if e["payload"]["idea_id"] == duplicate["id"]
+    }
+    assert set(told) >= {str(v) for v in voters}
+    assert {p["to_status"] for p in told.values()} == {"duplicate"}
+    assert told[str(voters[0])]["reasons"] == ["voter"]

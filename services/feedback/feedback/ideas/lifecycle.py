@@ -150,20 +150,25 @@ async def move_customer(
 
 
 # Puts a customer's recorded follows back, wherever they are now. ``holders`` are the survivor and
-# whoever the survivor was merged into since; a follow still as the merge moved it (same followed_at)
-# is taken back from them. One the restored customer holds already stays as it is (the copy goes);
-# one that is nowhere (dropped, or unfollowed since) is recreated as it was.
+# whoever the survivor was merged into since; a moved follow still as the merge moved it (same
+# followed_at) is taken back from them. If the restored customer follows the idea again meanwhile,
+# that follow stands (the copy goes); one that is nowhere (dropped as a double, or unfollowed since) is
+# recreated as it was. A dropped follow is never looked for: the survivor's own follow of the idea is
+# not the restored customer's, even at the same instant.
 _RESTORE_FOLLOWS = text(
     """
     WITH recorded AS (
-      SELECT DISTINCT ON (r.idea_id) r.idea_id, r.followed_at
-      FROM unnest(CAST(:ideas AS uuid[]), CAST(:followed_ats AS timestamptz[])) AS r(idea_id, followed_at)
-      ORDER BY r.idea_id, r.followed_at
+      SELECT DISTINCT ON (r.idea_id) r.idea_id, r.followed_at, r.moved
+      FROM unnest(CAST(:ideas AS uuid[]), CAST(:followed_ats AS timestamptz[]), CAST(:moved AS boolean[]))
+           AS r(idea_id, followed_at, moved)
+      ORDER BY r.idea_id, r.moved DESC, r.followed_at
     ), copies AS (
       SELECT DISTINCT ON (f.idea_id) f.idea_id, f.customer_id,
              EXISTS (SELECT 1 FROM idea_follower o
-                     WHERE o.idea_id = f.idea_id AND o.customer_id = CAST(:restored AS uuid)) AS restored_follows
-      FROM idea_follower f JOIN recorded r ON r.idea_id = f.idea_id AND r.followed_at = f.followed_at
+                     WHERE o.idea_id = f.idea_id AND o.customer_id = CAST(:restored AS uuid))
+               AS restored_follows
+      FROM idea_follower f
+      JOIN recorded r ON r.moved AND r.idea_id = f.idea_id AND r.followed_at = f.followed_at
       WHERE f.customer_id = ANY(CAST(:holders AS uuid[]))
       ORDER BY f.idea_id, array_position(CAST(:holders AS uuid[]), f.customer_id)
     ), dropped_copies AS (
@@ -205,7 +210,11 @@ async def restore_customer(
             .values(author_id=restored_id)
         )
     follows = [
-        (live[uuid.UUID(m.row_key["idea_id"])], datetime.fromisoformat(m.restore["followed_at"]))
+        (
+            live[uuid.UUID(m.row_key["idea_id"])],
+            datetime.fromisoformat(m.restore["followed_at"]),
+            m.action == "moved",
+        )
         for m in moves
         if m.kind == FOLLOWER_KIND and m.restore is not None
     ]
@@ -213,8 +222,9 @@ async def restore_customer(
         await session.execute(
             _RESTORE_FOLLOWS,
             {
-                "ideas": [idea_id for idea_id, _ in follows],
-                "followed_ats": [followed_at for _, followed_at in follows],
+                "ideas": [idea_id for idea_id, _, _ in follows],
+                "followed_ats": [followed_at for _, followed_at, _ in follows],
+                "moved": [moved for _, _, moved in follows],
                 "holders": list(holders),
                 "restored": restored_id,
             },

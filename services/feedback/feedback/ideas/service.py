@@ -14,6 +14,7 @@ from crm_common.errors import FieldError
 from crm_common.events.outbox import record_event
 from crm_common.pagination import decode_cursor, encode_cursor
 from crm_common.ratelimit import Rate, enforce_rate
+from feedback.boards.models import Board
 from feedback.database import metadata
 from feedback.ideas import repository
 from feedback.ideas.errors import (
@@ -57,6 +58,7 @@ async def submit_idea(
     await enforce_rate(
         session, metadata, caller=str(author_id), action="idea.submit", rate=Rate(*settings.idea_submit_rate)
     )
+    board: Board | None
     if data.board is None or data.board == settings.default_board_slug:
         board = await repository.ensure_board(session, settings.default_board_slug)
     else:

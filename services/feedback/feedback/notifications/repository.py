@@ -48,6 +48,18 @@ _FAN_OUT = text(
         UNION ALL
         SELECT customer_id, false, true FROM idea_follower
         WHERE idea_id = :idea_id AND (CAST(:after AS uuid) IS NULL OR customer_id > :after)
+        UNION ALL
+        -- A duplicate's voters and followers have moved to the surviving idea by the time the
+        -- worker fans out: the merge's own records say who they were.
+        SELECT mv.customer_id, true, false FROM idea_merge_vote mv JOIN idea_merge m ON m.id = mv.merge_id
+        WHERE m.source_idea_id = :idea_id AND m.undone_at IS NULL
+          AND EXISTS (SELECT 1 FROM change WHERE change.to_status = 'duplicate')
+          AND (CAST(:after AS uuid) IS NULL OR mv.customer_id > :after)
+        UNION ALL
+        SELECT mf.customer_id, false, true FROM idea_merge_follower mf JOIN idea_merge m ON m.id = mf.merge_id
+        WHERE m.source_idea_id = :idea_id AND m.undone_at IS NULL
+          AND EXISTS (SELECT 1 FROM change WHERE change.to_status = 'duplicate')
+          AND (CAST(:after AS uuid) IS NULL OR mf.customer_id > :after)
       ) r GROUP BY customer_id ORDER BY customer_id LIMIT :chunk
     ), event AS (
       SELECT gen_random_uuid() AS id, r.customer_id, r.voter, r.follower FROM recipient r

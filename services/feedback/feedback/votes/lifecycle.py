@@ -85,24 +85,27 @@ async def move_customer(
 
 
 # Puts a customer's recorded votes back, wherever they are now. ``holders`` are the survivor and
-# whoever the survivor was merged into since; a vote still as the merge moved it (same direction and
-# cast_at) is taken back from them. A vote the survivor changed since is the survivor's own act and
+# whoever the survivor was merged into since; a moved vote still as the merge moved it (same direction
+# and cast_at) is taken back from them. A vote the survivor changed since is the survivor's own act and
 # stays with them. If the restored customer has voted on the idea meanwhile, that vote stands (and the
 # copy leaves the holder); a vote that is nowhere (dropped as a double, or changed or cleared by the
-# survivor) is recreated exactly as it was.
+# survivor) is recreated exactly as it was. A dropped vote is never looked for: the survivor's own vote
+# on the idea is not the restored customer's.
 _RESTORE_VOTES = text(
     """
     WITH recorded AS (
-      SELECT DISTINCT ON (r.idea_id) r.idea_id, r.direction, r.cast_at
-      FROM unnest(CAST(:ideas AS uuid[]), CAST(:directions AS smallint[]), CAST(:cast_ats AS timestamptz[]))
-           AS r(idea_id, direction, cast_at)
-      ORDER BY r.idea_id, r.cast_at
+      SELECT DISTINCT ON (r.idea_id) r.idea_id, r.direction, r.cast_at, r.moved
+      FROM unnest(CAST(:ideas AS uuid[]), CAST(:directions AS smallint[]), CAST(:cast_ats AS timestamptz[]),
+                  CAST(:moved AS boolean[])) AS r(idea_id, direction, cast_at, moved)
+      ORDER BY r.idea_id, r.moved DESC, r.cast_at
     ), copies AS (
       SELECT DISTINCT ON (v.idea_id) v.idea_id, v.customer_id,
              EXISTS (SELECT 1 FROM vote o
-                     WHERE o.idea_id = v.idea_id AND o.customer_id = CAST(:restored AS uuid)) AS restored_voted
+                     WHERE o.idea_id = v.idea_id AND o.customer_id = CAST(:restored AS uuid))
+               AS restored_voted
       FROM vote v
-      JOIN recorded r ON r.idea_id = v.idea_id AND r.direction = v.direction AND r.cast_at = v.cast_at
+      JOIN recorded r
+        ON r.moved AND r.idea_id = v.idea_id AND r.direction = v.direction AND r.cast_at = v.cast_at
       WHERE v.customer_id = ANY(CAST(:holders AS uuid[]))
       ORDER BY v.idea_id, array_position(CAST(:holders AS uuid[]), v.customer_id)
     ), dropped_copies AS (
@@ -140,6 +143,7 @@ async def restore_customer(
             live[uuid.UUID(m.row_key["idea_id"])],
             int(m.restore["direction"]),
             datetime.fromisoformat(m.restore["cast_at"]),
+            m.action == "moved",
         )
         for m in moves
         if m.kind == VOTE_KIND and m.restore is not None
@@ -149,14 +153,15 @@ async def restore_customer(
     await session.execute(
         _RESTORE_VOTES,
         {
-            "ideas": [idea_id for idea_id, _, _ in votes],
-            "directions": [direction for _, direction, _ in votes],
-            "cast_ats": [cast_at for _, _, cast_at in votes],
+            "ideas": [idea_id for idea_id, _, _, _ in votes],
+            "directions": [direction for _, direction, _, _ in votes],
+            "cast_ats": [cast_at for _, _, cast_at, _ in votes],
+            "moved": [moved for _, _, _, moved in votes],
             "holders": list(holders),
             "restored": restored_id,
         },
     )
-    return {idea_id for idea_id, _, _ in votes}
+    return {idea_id for idea_id, _, _, _ in votes}
 
 
 async def erase_customer(session: AsyncSession, *, customer_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -1,0 +1,168 @@
+"""SQL for comments: threads in keyset order, the author's history, and re-keying authors."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, DateTime, Uuid, and_, cast, func, insert, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from crm_common.db import any_of, table_of
+from feedback.comments.models import Comment
+from feedback.customers.models import CustomerMergeMove
+
+_comment = table_of(Comment)
+_merge_move = table_of(CustomerMergeMove)
+
+MERGE_KIND = "comment"
+
+
+def visible_to(customer_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """Which comments a reader sees: staff (``None``) all of them; a customer the published ones and
+    their own still waiting for a moderator."""
+    if customer_id is None:
+        return true()
+    return or_(
+        _comment.c.moderation_state == "published",
+        and_(_comment.c.author_id == customer_id, _comment.c.moderation_state == "pending"),
+    )
+
+
+async def add(session: AsyncSession, comment: Comment) -> Comment:
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+async def get(session: AsyncSession, comment_id: uuid.UUID) -> Comment | None:
+    return await session.get(Comment, comment_id)
+
+
+async def get_for_update(session: AsyncSession, comment_id: uuid.UUID) -> Comment | None:
+    statement = select(Comment).where(col(Comment.id) == comment_id).with_for_update()
+    return (await session.execute(statement.execution_options(populate_existing=True))).scalar_one_or_none()
+
+
+async def top_level(
+    session: AsyncSession,
+    idea_id: uuid.UUID,
+    *,
+    reader: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Comment]:
+    """The idea's top-level comments the reader sees, oldest first (``ix_comment_idea_id``)."""
+    statement = select(Comment).where(
+        _comment.c.idea_id == idea_id, _comment.c.parent_id.is_(None), visible_to(reader)
+    )
+    if after is not None:
+        statement = statement.where(
+            func.row(_comment.c.created_at, _comment.c.id)
+            > func.row(cast(after[0], DateTime(timezone=True)), cast(after[1], Uuid))
+        )
+    statement = statement.order_by(_comment.c.created_at, _comment.c.id).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def first_replies(
+    session: AsyncSession, parent_ids: Sequence[uuid.UUID], *, reader: uuid.UUID | None, per_parent: int
+) -> tuple[list[Comment], dict[uuid.UUID, int]]:
+    """Up to ``per_parent`` replies to each parent, oldest first, and how many each has in all."""
+    if not parent_ids:
+        return [], {}
+    ranked = (
+        select(
+            _comment.c.id,
+            func.row_number()
+            .over(partition_by=_comment.c.parent_id, order_by=(_comment.c.created_at, _comment.c.id))
+            .label("position"),
+        )
+        .where(any_of(_comment.c.parent_id, parent_ids, Uuid()), visible_to(reader))
+        .subquery()
+    )
+    replies = (
+        select(Comment).join(ranked, ranked.c.id == _comment.c.id).where(ranked.c.position <= per_parent)
+    )
+    counts = (
+        select(_comment.c.parent_id, func.count())
+        .where(any_of(_comment.c.parent_id, parent_ids, Uuid()), visible_to(reader))
+        .group_by(_comment.c.parent_id)
+    )
+    shown = list((await session.execute(replies.order_by(_comment.c.created_at, _comment.c.id))).scalars())
+    totals = {row[0]: int(row[1]) for row in (await session.execute(counts)).all()}
+    return shown, totals
+
+
+async def by_author(
+    session: AsyncSession, author_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Comment]:
+    """The customer's comments on every idea, newest first."""
+    statement = select(Comment).where(_comment.c.author_id == author_id)
+    if after is not None:
+        statement = statement.where(
+            func.row(_comment.c.created_at, _comment.c.id)
+            < func.row(cast(after[0], DateTime(timezone=True)), cast(after[1], Uuid))
+        )
+    statement = statement.order_by(_comment.c.created_at.desc(), _comment.c.id.desc()).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def move_author(
+    session: AsyncSession, *, merge_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
+) -> int:
+    """Re-key ``from_id``'s comments to ``to_id`` and record each moved row for ``restore_author``."""
+    moved = (
+        (
+            await session.execute(
+                update(_comment)
+                .where(_comment.c.author_id == from_id)
+                .values(author_id=to_id)
+                .returning(_comment.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if moved:
+        await session.execute(
+            insert(_merge_move),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "merge_id": merge_id,
+                    "kind": MERGE_KIND,
+                    "action": "moved",
+                    "row_key": {"id": str(comment_id)},
+                }
+                for comment_id in moved
+            ],
+        )
+    return len(moved)
+
+
+async def restore_author(session: AsyncSession, *, merge_id: uuid.UUID, restored_id: uuid.UUID) -> int:
+    """Give back to ``restored_id`` exactly the comments the merge moved (unless erased since)."""
+    moved_ids = select(cast(_merge_move.c.row_key["id"].astext, Uuid)).where(
+        _merge_move.c.merge_id == merge_id,
+        _merge_move.c.kind == MERGE_KIND,
+        _merge_move.c.action == "moved",
+    )
+    restored = await session.execute(
+        update(_comment)
+        .where(_comment.c.id.in_(moved_ids), _comment.c.author_id.is_not(None))
+        .values(author_id=restored_id)
+        .returning(_comment.c.id)
+    )
+    return len(restored.all())
+
+
+async def anonymise(session: AsyncSession, author_ids: Sequence[uuid.UUID]) -> int:
+    """Detach the customers from their comments; the text stays (the conversation keeps its sense)."""
+    result = await session.execute(
+        update(_comment)
+        .where(any_of(_comment.c.author_id, author_ids, Uuid()))
+        .values(author_id=None)
+        .returning(_comment.c.id)
+    )
+    return len(result.all())

@@ -1,0 +1,154 @@
+"""All SQL of the complaints domain: cases, their history and their customer lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import DateTime, Uuid, cast, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_common.db import any_of, table_of
+from feedback.complaints.models import Complaint, ComplaintStatusChange
+from feedback.customers.models import CustomerMergeMove
+
+MOVE_KIND = "complaint"
+
+_complaint = table_of(Complaint)
+_change = table_of(ComplaintStatusChange)
+_merge_move = table_of(CustomerMergeMove)
+
+
+async def add(session: AsyncSession, complaint: Complaint) -> Complaint:
+    session.add(complaint)
+    await session.flush()
+    return complaint
+
+
+async def add_change(session: AsyncSession, change: ComplaintStatusChange) -> None:
+    session.add(change)
+    await session.flush()
+
+
+async def get(
+    session: AsyncSession, complaint_id: uuid.UUID, *, for_update: bool = False
+) -> Complaint | None:
+    statement = select(Complaint).where(_complaint.c.id == complaint_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def history(session: AsyncSession, complaint_id: uuid.UUID) -> list[ComplaintStatusChange]:
+    statement = (
+        select(ComplaintStatusChange)
+        .where(_change.c.complaint_id == complaint_id)
+        .order_by(_change.c.changed_at, _change.c.id)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def list_complaints(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    assignee: str | None,
+    unassigned: bool,
+    touchpoint: str | None,
+    customer_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Complaint]:
+    """Newest first, keyset-paginated on (opened_at, id)."""
+    statement = select(Complaint)
+    if status is not None:
+        statement = statement.where(_complaint.c.status == status)
+    if assignee is not None:
+        statement = statement.where(_complaint.c.assignee == assignee)
+    if unassigned:
+        statement = statement.where(_complaint.c.assignee.is_(None))
+    if touchpoint is not None:
+        statement = statement.where(_complaint.c.touchpoint == touchpoint)
+    if customer_id is not None:
+        statement = statement.where(_complaint.c.customer_id == customer_id)
+    if after is not None:
+        statement = statement.where(
+            func.row(_complaint.c.opened_at, _complaint.c.id)
+            < func.row(cast(after[0], DateTime(timezone=True)), cast(after[1], Uuid))
+        )
+    statement = statement.order_by(_complaint.c.opened_at.desc(), _complaint.c.id.desc()).limit(limit)
+    return list((await session.execute(statement)).scalars())
+
+
+async def move_customer(
+    session: AsyncSession, *, merge_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
+) -> int:
+    """Re-key ``from_id``'s complaints to ``to_id``, recording each moved row under the merge."""
+    moved = (
+        (
+            await session.execute(
+                update(_complaint)
+                .where(_complaint.c.customer_id == from_id)
+                .values(customer_id=to_id)
+                .returning(_complaint.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if moved:
+        await session.execute(
+            insert(_merge_move),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "merge_id": merge_id,
+                    "kind": MOVE_KIND,
+                    "action": "moved",
+                    "row_key": {"id": str(complaint_id)},
+                }
+                for complaint_id in moved
+            ],
+        )
+    return len(moved)
+
+
+async def restore_customer(session: AsyncSession, *, merge_id: uuid.UUID, restored_id: uuid.UUID) -> int:
+    """Give back to ``restored_id`` exactly the complaints the merge moved (unless erased since)."""
+    moved_ids = select(cast(_merge_move.c.row_key["id"].astext, Uuid)).where(
+        _merge_move.c.merge_id == merge_id,
+        _merge_move.c.kind == MOVE_KIND,
+        _merge_move.c.action == "moved",
+    )
+    restored = await session.execute(
+        update(_complaint)
+        .where(_complaint.c.id.in_(moved_ids), _complaint.c.customer_id.is_not(None))
+        .values(customer_id=restored_id)
+        .returning(_complaint.c.id)
+    )
+    return len(restored.all())
+
+
+async def erase(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> int:
+    """Detach the customers from their complaints and drop the notes written about them; the case's
+    status, timings and assignee stay for the complaint statistics."""
+    if not customer_ids:
+        return 0
+    erased = (
+        (
+            await session.execute(
+                update(_complaint)
+                .where(any_of(_complaint.c.customer_id, customer_ids, Uuid()))
+                .values(customer_id=None, resolution=None)
+                .returning(_complaint.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if erased:
+        await session.execute(
+            update(_change).where(any_of(_change.c.complaint_id, erased, Uuid())).values(note=None)
+        )
+    return len(erased)
