@@ -156,6 +156,21 @@ async def test_customer_reopens_their_resolved_complaint(
     assert event["payload"]["reopened_count"] == 1
 
 
+async def test_customer_reopening_replayed_with_its_idempotency_key_gets_the_first_answer(
+    feedback_client: httpx.AsyncClient, feedback_engine: AsyncEngine
+) -> None:
+    customer_id = uuid.uuid4()
+    opened = await _resolved(feedback_client, customer_id)
+    headers = with_key(as_customer(customer_id))
+
+    first = await _move(feedback_client, opened["id"], "open", headers=headers)
+    second = await _move(feedback_client, opened["id"], "open", headers=headers)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == first.json()
+    assert len(await events_of_type(feedback_engine, "complaint.reopened")) == 1
+
+
 async def test_customer_sees_the_history_without_staff_notes(feedback_client: httpx.AsyncClient) -> None:
     customer_id = uuid.uuid4()
     opened = await _resolved(feedback_client, customer_id)

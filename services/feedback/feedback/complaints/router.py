@@ -203,14 +203,17 @@ async def change_complaint_status(
     principal: CurrentPrincipal,
     idempotency: IdempotencyDep,
 ) -> Response:
-    if principal.role not in (Role.ADMIN, Role.AGENT):
-        if principal.role is not Role.CUSTOMER or body.status != ComplaintStatus.OPEN:
-            raise Forbidden("Complaints are handled by agents and admins; a customer may only reopen theirs.")
-        view = await _owned(session, complaint_id, principal)
-        if view.complaint.status != ComplaintStatus.RESOLVED:
-            raise ComplaintTransitionNotAllowed("A customer can reopen a complaint only once it is resolved.")
+    handler = principal.role in (Role.ADMIN, Role.AGENT)
+    if not handler and (principal.role is not Role.CUSTOMER or body.status != ComplaintStatus.OPEN):
+        raise Forbidden("Complaints are handled by agents and admins; a customer may only reopen theirs.")
 
     async def change() -> ComplaintDetail:
+        if not handler:  # checked here, not before: a replayed reopen finds the complaint open already
+            view = await _owned(session, complaint_id, principal)
+            if view.complaint.status != ComplaintStatus.RESOLVED:
+                raise ComplaintTransitionNotAllowed(
+                    "A customer can reopen a complaint only once it is resolved."
+                )
         view = await service.change_status(
             session,
             complaint_id,
