@@ -107,7 +107,9 @@ async def add_moves(session: AsyncSession, merge_id: uuid.UUID, moves: Sequence[
         )
 
 
-async def moves_of(session: AsyncSession, merge_id: uuid.UUID, kinds: Sequence[str]) -> list[Row[Any]]:
+async def moves_of(
+    session: AsyncSession, merge_id: uuid.UUID, kinds: Sequence[str]
+) -> list[Row[Any, Any, Any, Any]]:
     statement = (
         select(_move.c.kind, _move.c.action, _move.c.row_key, _move.c.restore)
         .where(_move.c.merge_id == merge_id, _move.c.kind.in_(kinds))

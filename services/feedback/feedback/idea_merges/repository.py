@@ -157,14 +157,14 @@ async def move_followers(
     return int(row.moved), int(row.already)
 
 
-async def recorded_votes(session: AsyncSession, merge_id: uuid.UUID) -> list[Row[Any]]:
+async def recorded_votes(session: AsyncSession, merge_id: uuid.UUID) -> list[Row[Any, Any, Any, Any]]:
     statement = select(
         _merge_vote.c.customer_id, _merge_vote.c.direction, _merge_vote.c.cast_at, _merge_vote.c.outcome
     ).where(_merge_vote.c.merge_id == merge_id)
     return list((await session.execute(statement)).all())
 
 
-async def recorded_followers(session: AsyncSession, merge_id: uuid.UUID) -> list[Row[Any]]:
+async def recorded_followers(session: AsyncSession, merge_id: uuid.UUID) -> list[Row[Any, Any, Any]]:
     statement = select(
         _merge_follower.c.customer_id, _merge_follower.c.followed_at, _merge_follower.c.outcome
     ).where(_merge_follower.c.merge_id == merge_id)

@@ -178,8 +178,8 @@ async def undo_merge(
     kept = await repository.voters_among(session, target.id, {customer for customer, _, _ in moved} - removed)
 
     followed: dict[uuid.UUID, datetime] = {}
-    for row in sorted(follows, key=lambda r: (current[r.customer_id] == r.customer_id, r.followed_at)):
-        followed[current[row.customer_id]] = row.followed_at
+    for follow in sorted(follows, key=lambda r: (current[r.customer_id] == r.customer_id, r.followed_at)):
+        followed[current[follow.customer_id]] = follow.followed_at
     restored_followers = await repository.put_follows(session, source.id, list(followed.items()))
     removed_followers = await repository.remove_unchanged_follows(
         session, target.id, [(current[r.customer_id], r.followed_at) for r in follows if r.outcome == "moved"]
