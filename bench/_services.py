@@ -141,33 +141,47 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class CpuShare:
-    """Where the machine's CPU went during a measured stretch: this process (the load), the service's
-    processes, and the rest (PostgreSQL, NATS and anything else running), as % of all cores.
+    """Where the machine's CPU went during a measured stretch, as % of all cores: this process (the
+    load), each process tree in ``pids`` (the service, its worker), the processes called by each name in
+    ``names`` (e.g. every ``postgres`` process, which on a shared server includes other users' backends),
+    and the rest (the kernel and anything else running).
 
     On a small machine the load generator competes with the service for the same cores, so its share
     belongs next to the throughput it produced.
     """
 
-    def __init__(self, pids: dict[str, int]) -> None:
+    def __init__(self, pids: dict[str, int], names: dict[str, str] | None = None) -> None:
         self._roots = pids
-        self._start: dict[str, float] = {}
+        self._names = names or {}
+        self._start: dict[str, dict[int, float]] = {}
         self._machine_start = (0.0, 0.0)
         self._wall_start = 0.0
         self.seconds: dict[str, float] = {}  # CPU seconds per part, after stop()
 
     @staticmethod
-    def _tree_seconds(pid: int) -> float:
+    def _cpu(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return float(times.user + times.system)
+
+    def _tree(self, pid: int) -> dict[int, float]:
         try:
             root = psutil.Process(pid)
             processes = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
+            return {}
+        found = {}
         for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
+                found[process.pid] = self._cpu(process)
+        return found
+
+    def _named(self, name: str) -> dict[int, float]:
+        found = {}
+        for process in psutil.process_iter(["name"]):
+            if process.info["name"] == name:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    found[process.pid] = self._cpu(process)
+        return found
 
     @staticmethod
     def _machine() -> tuple[float, float]:
@@ -175,11 +189,12 @@ class CpuShare:
         idle = times.idle + getattr(times, "iowait", 0.0)
         return sum(times) - idle, sum(times)
 
-    def _sample(self) -> dict[str, float]:
+    def _sample(self) -> dict[str, dict[int, float]]:
         own = os.times()
         return {
-            "load_generator": own.user + own.system,
-            **{name: self._tree_seconds(pid) for name, pid in self._roots.items()},
+            "load_generator": {os.getpid(): own.user + own.system},
+            **{part: self._tree(pid) for part, pid in self._roots.items()},
+            **{part: self._named(name) for part, name in self._names.items()},
         }
 
     def start(self) -> None:
@@ -192,14 +207,18 @@ class CpuShare:
         end = self._sample()
         busy, total = self._machine()
         capacity = (time.perf_counter() - self._wall_start) * (os.cpu_count() or 1)
-        self.seconds = {name: end[name] - self._start[name] for name in end}
-        shares = {f"{name}_pct": round(100 * (end[name] - self._start[name]) / capacity, 1) for name in end}
+        # Per process: one that started meanwhile counts whole; one that ended meanwhile is lost.
+        self.seconds = {
+            part: sum(seconds - self._start[part].get(pid, 0.0) for pid, seconds in processes.items())
+            for part, processes in end.items()
+        }
+        parts = {part: 100 * seconds / capacity for part, seconds in self.seconds.items()}
         machine_busy = 100 * (busy - self._machine_start[0]) / max(total - self._machine_start[1], 1e-9)
-        shares["machine_busy_pct"] = round(machine_busy, 1)
-        shares["rest_pct"] = round(
-            machine_busy - sum(v for k, v in shares.items() if k != "machine_busy_pct"), 1
-        )
-        return shares
+        return {
+            **{f"{part}_pct": round(share, 1) for part, share in parts.items()},
+            "rest_pct": round(machine_busy - sum(parts.values()), 1),
+            "machine_busy_pct": round(machine_busy, 1),
+        }
 
 
 def load_average() -> float:

@@ -131,7 +131,10 @@ async def fan_out(
         SUBJECT, cb=arrivals.on_message, pending_msgs_limit=4 * voters, pending_bytes_limit=4 * 2**30
     )
     db = await asyncpg.connect(running.database_url)
-    cpu = CpuShare({"service": running.pid, "worker": running.worker_pid or running.pid})
+    cpu = CpuShare(
+        {"service": running.pid, "worker": running.worker_pid or running.pid},
+        {"postgres": "postgres", "nats": "nats-server"},
+    )
     try:
         async with httpx.AsyncClient(base_url=running.url, timeout=60) as client:
             cpu.start()

@@ -33,6 +33,7 @@ import asyncpg
 import httpx
 import uvloop
 from _services import (
+    CpuShare,
     ServiceProcess,
     load_average,
     percentile,
@@ -365,7 +366,13 @@ async def measure(running: ServiceProcess, args: argparse.Namespace) -> dict[str
     for name, (query_string, query) in QUERIES.items():
         path = f"/v1/ideas?{query_string}"
         alone = await http_latency(running.url, path, headers, 1, args.requests)
+        cpu = CpuShare({"service": running.pid}, {"postgres": "postgres"})
+        cpu.start()
         http = await http_latency(running.url, path, headers, args.clients, args.requests)
+        http["cpu"] = cpu.stop()
+        http["cpu_ms_per_request"] = {
+            part: round(1000 * seconds / http["requests"], 2) for part, seconds in cpu.seconds.items()
+        }
         sql = await sql_latency(
             running.database_url, *await page_statement(running.database_url, query, None), runs=args.requests
         )

@@ -1,7 +1,7 @@
 """Vote writes through the feedback service: throughput and latency under concurrent load, and the
 tallies of one hot idea after 1,000 concurrent calls.
 
-    .venv/bin/python bench/feedback_votes.py [--workers 1,2] [--seconds 20] [--concurrency 16,64]
+    .venv/bin/python bench/feedback_votes.py [--workers 1,2] [--seconds 20] [--concurrency 4,16,64]
     .venv/bin/python bench/feedback_votes.py --quick
 
 Targets (issue): ≥ 2,000 vote writes/s with p99 ≤ 30 ms on this 2-core machine; tallies exact under
@@ -266,7 +266,7 @@ async def measure(running: ServiceProcess, args: argparse.Namespace, workers: in
     await closed_loop(running.url, ideas, tokens, concurrency=16, seconds=args.warmup, seed=0)
     figures["healthz_ceiling"] = await healthz_ceiling(running.url, max(args.concurrency), args.warmup)
     for concurrency in args.concurrency:
-        cpu = CpuShare({"service": running.pid})
+        cpu = CpuShare({"service": running.pid}, {"postgres": "postgres"})
         load_before = load_average()
         cpu.start()
         tally, elapsed = await closed_loop(
@@ -299,7 +299,7 @@ def main() -> None:
 
     parser.add_argument("--workers", type=integers, default=[1, 2], help="uvicorn worker counts, e.g. 1,2")
     parser.add_argument(
-        "--concurrency", type=integers, default=[16, 64], help="concurrent clients, e.g. 16,64"
+        "--concurrency", type=integers, default=[4, 16, 64], help="concurrent clients, e.g. 4,16,64"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each measured run")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured load before the runs")
