@@ -4,16 +4,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, Uuid, and_, cast, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, DateTime, Uuid, and_, cast, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from crm_common.db import any_of, table_of
 from feedback.comments.models import Comment
-from feedback.customers.models import CustomerMergeMove
+from feedback.customers import moves
 
 _comment = table_of(Comment)
-_merge_move = table_of(CustomerMergeMove)
 
 MERGE_KIND = "comment"
 
@@ -111,50 +110,17 @@ async def by_author(
 async def move_author(
     session: AsyncSession, *, merge_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
 ) -> int:
-    """Re-key ``from_id``'s comments to ``to_id`` and record each moved row for ``restore_author``."""
-    moved = (
-        (
-            await session.execute(
-                update(_comment)
-                .where(_comment.c.author_id == from_id)
-                .values(author_id=to_id)
-                .returning(_comment.c.id)
-            )
-        )
-        .scalars()
-        .all()
+    """Re-key ``from_id``'s comments to ``to_id``, recording each moved row for ``restore_author``."""
+    return await moves.rekey_rows(
+        session, _comment.c.author_id, kind=MERGE_KIND, merge_id=merge_id, from_id=from_id, to_id=to_id
     )
-    if moved:
-        await session.execute(
-            insert(_merge_move),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "merge_id": merge_id,
-                    "kind": MERGE_KIND,
-                    "action": "moved",
-                    "row_key": {"id": str(comment_id)},
-                }
-                for comment_id in moved
-            ],
-        )
-    return len(moved)
 
 
 async def restore_author(session: AsyncSession, *, merge_id: uuid.UUID, restored_id: uuid.UUID) -> int:
     """Give back to ``restored_id`` exactly the comments the merge moved (unless erased since)."""
-    moved_ids = select(cast(_merge_move.c.row_key["id"].astext, Uuid)).where(
-        _merge_move.c.merge_id == merge_id,
-        _merge_move.c.kind == MERGE_KIND,
-        _merge_move.c.action == "moved",
+    return await moves.restore_rows(
+        session, _comment.c.author_id, kind=MERGE_KIND, merge_id=merge_id, restored_id=restored_id
     )
-    restored = await session.execute(
-        update(_comment)
-        .where(_comment.c.id.in_(moved_ids), _comment.c.author_id.is_not(None))
-        .values(author_id=restored_id)
-        .returning(_comment.c.id)
-    )
-    return len(restored.all())
 
 
 async def anonymise(session: AsyncSession, author_ids: Sequence[uuid.UUID]) -> int:

@@ -6,18 +6,17 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Uuid, cast, func, insert, select, update
+from sqlalchemy import DateTime, Uuid, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_common.db import any_of, table_of
 from feedback.complaints.models import Complaint, ComplaintStatusChange
-from feedback.customers.models import CustomerMergeMove
+from feedback.customers import moves
 
 MOVE_KIND = "complaint"
 
 _complaint = table_of(Complaint)
 _change = table_of(ComplaintStatusChange)
-_merge_move = table_of(CustomerMergeMove)
 
 
 async def add(session: AsyncSession, complaint: Complaint) -> Complaint:
@@ -85,49 +84,16 @@ async def move_customer(
     session: AsyncSession, *, merge_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
 ) -> int:
     """Re-key ``from_id``'s complaints to ``to_id``, recording each moved row under the merge."""
-    moved = (
-        (
-            await session.execute(
-                update(_complaint)
-                .where(_complaint.c.customer_id == from_id)
-                .values(customer_id=to_id)
-                .returning(_complaint.c.id)
-            )
-        )
-        .scalars()
-        .all()
+    return await moves.rekey_rows(
+        session, _complaint.c.customer_id, kind=MOVE_KIND, merge_id=merge_id, from_id=from_id, to_id=to_id
     )
-    if moved:
-        await session.execute(
-            insert(_merge_move),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "merge_id": merge_id,
-                    "kind": MOVE_KIND,
-                    "action": "moved",
-                    "row_key": {"id": str(complaint_id)},
-                }
-                for complaint_id in moved
-            ],
-        )
-    return len(moved)
 
 
 async def restore_customer(session: AsyncSession, *, merge_id: uuid.UUID, restored_id: uuid.UUID) -> int:
     """Give back to ``restored_id`` exactly the complaints the merge moved (unless erased since)."""
-    moved_ids = select(cast(_merge_move.c.row_key["id"].astext, Uuid)).where(
-        _merge_move.c.merge_id == merge_id,
-        _merge_move.c.kind == MOVE_KIND,
-        _merge_move.c.action == "moved",
+    return await moves.restore_rows(
+        session, _complaint.c.customer_id, kind=MOVE_KIND, merge_id=merge_id, restored_id=restored_id
     )
-    restored = await session.execute(
-        update(_complaint)
-        .where(_complaint.c.id.in_(moved_ids), _complaint.c.customer_id.is_not(None))
-        .values(customer_id=restored_id)
-        .returning(_complaint.c.id)
-    )
-    return len(restored.all())
 
 
 async def erase(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> int:

@@ -14,7 +14,6 @@ from sqlalchemy import (
     Uuid,
     cast,
     func,
-    insert,
     literal,
     select,
     update,
@@ -23,7 +22,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_common.db import any_of, table_of
-from feedback.customers.models import CustomerMergeMove
+from feedback.customers import moves
 from feedback.experience.models import FeedbackResponse
 
 MOVE_KIND = "feedback_response"
@@ -31,7 +30,6 @@ MOVE_KIND = "feedback_response"
 WINDOW_ORIGIN = datetime.fromisoformat("2000-01-03T00:00:00+00:00")  # a Monday
 
 _response = table_of(FeedbackResponse)
-_merge_move = table_of(CustomerMergeMove)
 
 
 async def add(session: AsyncSession, response: FeedbackResponse) -> FeedbackResponse:
@@ -259,50 +257,17 @@ async def move_customer(
     session: AsyncSession, *, merge_id: uuid.UUID, from_id: uuid.UUID, to_id: uuid.UUID
 ) -> int:
     """Re-key ``from_id``'s responses to ``to_id``, recording each moved row under the merge."""
-    moved = (
-        (
-            await session.execute(
-                update(_response)
-                .where(_response.c.customer_id == from_id)
-                .values(customer_id=to_id)
-                .returning(_response.c.id)
-            )
-        )
-        .scalars()
-        .all()
+    return await moves.rekey_rows(
+        session, _response.c.customer_id, kind=MOVE_KIND, merge_id=merge_id, from_id=from_id, to_id=to_id
     )
-    if moved:
-        await session.execute(
-            insert(_merge_move),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "merge_id": merge_id,
-                    "kind": MOVE_KIND,
-                    "action": "moved",
-                    "row_key": {"id": str(feedback_id)},
-                }
-                for feedback_id in moved
-            ],
-        )
-    return len(moved)
 
 
 async def restore_customer(session: AsyncSession, *, merge_id: uuid.UUID, restored_id: uuid.UUID) -> int:
     """Give back to ``restored_id`` exactly the responses the merge moved, wherever they are now
     (unless erased since)."""
-    moved_ids = select(cast(_merge_move.c.row_key["id"].astext, Uuid)).where(
-        _merge_move.c.merge_id == merge_id,
-        _merge_move.c.kind == MOVE_KIND,
-        _merge_move.c.action == "moved",
+    return await moves.restore_rows(
+        session, _response.c.customer_id, kind=MOVE_KIND, merge_id=merge_id, restored_id=restored_id
     )
-    restored = await session.execute(
-        update(_response)
-        .where(_response.c.id.in_(moved_ids), _response.c.customer_id.is_not(None))
-        .values(customer_id=restored_id)
-        .returning(_response.c.id)
-    )
-    return len(restored.all())
 
 
 async def erase(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> int:
