@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from campaign.audience.consumers import audience_consumer
 from campaign.database import metadata
-from campaign.events.consumers import audience_consumer
 from campaign.main import create_app
 from campaign.settings import CampaignSettings
 from crm_common.db import create_engine, session_factory

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from sqlalchemy import MetaData
 from starlette.types import ASGIApp
 
+from campaign.audience.consumers import audience_consumer
 from campaign.database import metadata as campaign_metadata
-from campaign.events.consumers import audience_consumer
 from campaign.main import create_app as create_campaign_app
 from campaign.settings import CampaignSettings
 from crm_common.db import create_engine, session_factory

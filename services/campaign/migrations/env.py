@@ -1,4 +1,4 @@
-import campaign.audience.models  # noqa: F401  (registers the tables on the metadata)
+import campaign.models  # noqa: F401  (registers every table on the metadata)
 from campaign.database import metadata
 from campaign.settings import CampaignSettings
 from crm_common.migrations import run_env

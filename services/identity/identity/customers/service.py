@@ -29,6 +29,7 @@ class RefreshedProfile:
     display_name: str | None
     contacts: dict[str, str]
     match_profile: dict[str, Any]
+    traits: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,9 @@ async def refresh_profiles(
     for customer_id in ids:
         profile = profiles[customer_id]
         name = display_name(profile)
-        match_profile = {field: value.value for field, value in profile.items()}
-        match_profile.update(contacts.get(customer_id, {}))
-        refreshed[customer_id] = RefreshedProfile(name, contacts.get(customer_id, {}), match_profile)
+        traits = {field: value.value for field, value in profile.items()}
+        match_profile = {**traits, **contacts.get(customer_id, {})}
+        refreshed[customer_id] = RefreshedProfile(name, contacts.get(customer_id, {}), match_profile, traits)
         keys[customer_id] = blocking_keys(match_record_from_profile(match_profile))
         updates.append(
             {

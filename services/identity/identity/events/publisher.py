@@ -29,6 +29,7 @@ class CustomerFacts:
     display_name: str | None
     created_at: datetime
     contacts: dict[str, str]
+    traits: dict[str, str]
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,8 @@ class CustomerFacts:
             "email": self.contacts.get("email"),
             "phone": self.contacts.get("phone"),
             "created_at": self.created_at.isoformat(),
+            # The golden value per field (city, country, time_zone, birth_date...): what targeting reads.
+            "traits": dict(self.traits),
         }
 
 
@@ -63,6 +66,8 @@ def touchpoint_recorded_event(touchpoint: dict[str, Any], customer_id: Any) -> E
             "type": touchpoint["type"],
             "occurred_at": touchpoint["occurred_at"].isoformat(),
             "source": touchpoint["source"],
+            # What the channel said about it (an order's total and items, a call's outcome...).
+            "properties": touchpoint.get("payload") or {},
         },
     )
 

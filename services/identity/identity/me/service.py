@@ -36,7 +36,9 @@ async def update_profile(
     profile = (await customers.refresh_profiles(session, [customer_id], settings))[customer_id]
     customer = await customers_repository.get(session, customer_id)
     assert customer is not None
-    facts = publisher.CustomerFacts(customer_id, profile.display_name, customer.created_at, profile.contacts)
+    facts = publisher.CustomerFacts(
+        customer_id, profile.display_name, customer.created_at, profile.contacts, profile.traits
+    )
     await publisher.publish_all(
         session,
         [

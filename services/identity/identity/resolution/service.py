@@ -577,7 +577,7 @@ class Resolution:
         for customer_id in changed:
             state, profile = self.customers[customer_id], refreshed[customer_id]
             facts = publisher.CustomerFacts(
-                customer_id, profile.display_name, state.created_at, profile.contacts
+                customer_id, profile.display_name, state.created_at, profile.contacts, profile.traits
             )
             if state.is_new:
                 events.append(publisher.customer_created_event(facts))

@@ -37,3 +37,5 @@ async def on_customer_created(session: AsyncSession, envelope: EventEnvelope) ->
 
 
 audience_consumer = EventConsumer(name="campaign-audience", handlers={CUSTOMER_CREATED: on_customer_created})
+
+CONSUMERS: list[EventConsumer] = [audience_consumer]

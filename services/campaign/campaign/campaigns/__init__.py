@@ -1,0 +1,1 @@
+"""Campaigns and journeys: definitions, launch/pause/resume, enrollments, measurement, optimization."""

@@ -1,0 +1,1 @@
+"""Channels: email over SMTP, signed outbound webhooks, the in-app inbox; templates and tracking."""

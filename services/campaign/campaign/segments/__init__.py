@@ -1,0 +1,1 @@
+"""Segments: a JSON rule language compiled to SQL, previews, stored membership kept up to date."""

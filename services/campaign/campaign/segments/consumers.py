@@ -1,0 +1,3 @@
+from crm_common.events.consumer import EventConsumer
+
+CONSUMERS: list[EventConsumer] = []
