@@ -1,12 +1,14 @@
-"""``python -m identity.worker``: publishes the identity outbox and processes partner webhooks."""
+"""``python -m identity.worker``: publishes the identity outbox, processes partner webhooks and
+puts the campaign service's messages on customers' timelines."""
 
 from crm_common.events.consumer import EventConsumer
 from crm_common.worker import run_worker
 from identity.database import metadata
+from identity.events.consumers import campaign_timeline_consumer
 from identity.settings import IdentitySettings
 from identity.webhooks.jobs import webhook_job
 
-CONSUMERS: list[EventConsumer] = []  # identity consumes no events yet
+CONSUMERS: list[EventConsumer] = [campaign_timeline_consumer]
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from crm_common.db import table_of
 from identity.timeline.models import Touchpoint
 
 
@@ -36,3 +39,18 @@ async def timeline(
         )
     statement = statement.order_by(col(Touchpoint.occurred_at).desc(), col(Touchpoint.id).desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+async def insert_touchpoints(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert touchpoints, skipping any whose (source, external_id) is already recorded; returns the new."""
+    if not rows:
+        return []
+    table = table_of(Touchpoint)
+    inserted = await session.execute(
+        pg_insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[table.c.source, table.c.external_id])
+        .returning(table.c.id)
+    )
+    new_ids = set(inserted.scalars())
+    return [row for row in rows if row["id"] in new_ids]
