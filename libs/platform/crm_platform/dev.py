@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from crm_platform.engines import EmbeddedNats, EmbeddedPostgres
+from crm_platform.engines import EmbeddedNats, EmbeddedPostgres, free_port
 from crm_platform.migrate import migrate
 from crm_platform.seed import seed
 from crm_platform.services import SERVICES, ServiceSpec
@@ -156,6 +157,36 @@ class Platform:
         self.children.clear()
 
 
+def dev_outbox(platform: Platform, directory: Path) -> Child | None:
+    """Start the dev sinks for the campaign's email and provider webhooks, unless configured elsewhere."""
+    if "CRM_CAMPAIGN_SMTP_PORT" in os.environ or "CRM_CAMPAIGN_CHANNEL_WEBHOOK_URLS" in os.environ:
+        return None
+    smtp_port, http_port = free_port(), free_port()
+    sinks = Child(
+        "outbox-sinks",
+        [
+            sys.executable,
+            "-m",
+            "crm_platform.sinks",
+            "--dir",
+            str(directory),
+            "--smtp-port",
+            str(smtp_port),
+            "--http-port",
+            str(http_port),
+        ],
+        dict(os.environ),
+    )
+    sinks.start()
+    platform.children.append(sinks)
+    provider = f"http://127.0.0.1:{http_port}"
+    platform.base_env["CRM_CAMPAIGN_SMTP_PORT"] = str(smtp_port)
+    platform.base_env["CRM_CAMPAIGN_CHANNEL_WEBHOOK_URLS"] = json.dumps(
+        {channel: f"{provider}/{channel}" for channel in ("sms", "push", "webhook")}
+    )
+    return sinks
+
+
 def default_ports() -> dict[str, int]:
     ports: dict[str, int] = {}
     for spec in SERVICES:
@@ -193,6 +224,9 @@ def run_dev(data_dir: Path, *, load_demo: bool = True, echo: Callable[[str], Non
         os.environ["CRM_NATS_URL"] = nats_url
         migrate()
         platform = Platform(database_url, nats_url, default_ports())
+        sinks = dev_outbox(platform, data_dir / "outbox")
+        if sinks is not None:
+            echo(f"outbound email and provider webhooks are written to {data_dir / 'outbox'}")
         platform.start()
         platform.wait_ready()
         # Embedded PostgreSQL gets a new port each run, so its marker must not depend on the URL.
