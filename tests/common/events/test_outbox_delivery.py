@@ -178,3 +178,22 @@ async def test_handler_failing_on_every_delivery_ends_in_dead_letters(engine: As
     assert [(r.consumer, r.deliveries) for r in rows] == [("broken", 3)]
     assert "downstream rule rejected it" in rows[0].error
     assert applied == 0  # the failed attempts' partial writes were rolled back
+
+
+@pytest.mark.parametrize("count", [3, 120])
+async def test_record_events_writes_every_envelope_in_order_small_batch_or_bulk(
+    engine: AsyncEngine, count: int
+) -> None:
+    from crm_common.events.outbox import record_events
+
+    events = [("thing.happened", f"s{i}", {"n": i, "name": f"이름 {i}"}) for i in range(count)]
+    async with session_factory(engine)() as session, session.begin():
+        envelopes = await record_events(session, METADATA, producer=PRODUCER, events=list(events))
+
+    outbox = METADATA.tables["outbox_event"]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(outbox).order_by(outbox.c.position))).all()
+    assert [row.event_id for row in rows] == [e.id for e in envelopes]
+    assert [row.subject for row in rows] == [f"crm.{PRODUCER}.thing.happened"] * count
+    assert [row.envelope["payload"] for row in rows] == [payload for _, _, payload in events]
+    assert rows[-1].envelope == envelopes[-1].model_dump(mode="json")
