@@ -4,7 +4,7 @@
 
 The ledger rows are enqueued first (timed on their own), then ``--workers`` processes of
 ``python -m campaign.delivery.worker`` claim (SKIP LOCKED, leases), check policy (consent, suppression,
-caps under per-customer advisory locks), render, send signed webhooks (Standard Webhooks, httpx,
+caps under per-customer advisory locks), render, send signed webhooks (Standard Webhooks, aiohttp,
 HTTP/1.1 keep-alive) and record outcomes. The sink runs in its own process and counts distinct
 ``webhook-id`` values. Messages/s is measured from the first message arriving to the last.
 """
