@@ -10,11 +10,9 @@ from campaign.audience import jobs as audience_jobs
 from campaign.campaigns import consumers as campaigns_consumers
 from campaign.campaigns import jobs as campaigns_jobs
 from campaign.channels import consumers as channels_consumers
-from campaign.channels import jobs as channels_jobs
 from campaign.database import metadata
 from campaign.delivery import consumers as delivery_consumers
 from campaign.delivery import jobs as delivery_jobs
-from campaign.segments import consumers as segments_consumers
 from campaign.segments import jobs as segments_jobs
 from campaign.settings import CampaignSettings
 from crm_common.events.consumer import EventConsumer
@@ -22,7 +20,6 @@ from crm_common.worker import BackgroundJob, run_worker
 
 CONSUMERS: list[EventConsumer] = [
     *audience_consumers.CONSUMERS,
-    *segments_consumers.CONSUMERS,
     *campaigns_consumers.CONSUMERS,
     *delivery_consumers.CONSUMERS,
     *channels_consumers.CONSUMERS,
@@ -35,7 +32,6 @@ def jobs(settings: CampaignSettings) -> list[BackgroundJob]:
         *segments_jobs.jobs(settings),
         *campaigns_jobs.jobs(settings),
         *delivery_jobs.jobs(settings),
-        *channels_jobs.jobs(settings),
     ]
 
 

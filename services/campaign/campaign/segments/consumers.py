@@ -1,3 +1,0 @@
-from crm_common.events.consumer import EventConsumer
-
-CONSUMERS: list[EventConsumer] = []
