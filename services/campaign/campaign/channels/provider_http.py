@@ -52,6 +52,10 @@ class ProviderEndpoint:
                 timeout=self._timeout,
                 headers=self._headers,
                 skip_auto_headers=("Accept-Encoding",),
+                # Providers set no cookies we want, and a response body is never decoded: both are
+                # per-request work aiohttp would otherwise do on the hot path.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
             )
         return self._session
 
