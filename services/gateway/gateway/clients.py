@@ -116,6 +116,15 @@ class AudienceMemberRecord(BaseModel):
     email: str | None
     customer_created_at: datetime
     projected_at: datetime
+    # Derived by campaign's read model; defaults keep the gateway working against an older campaign.
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
+    rfm_segment: str | None = None
+    order_count: int = 0
+    last_order_at: datetime | None = None
+    latest_nps: int | None = None
+    advocate_score: float | None = None
+    advocate_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,9 @@ CUSTOMER_QUERY = """
 query Customer($id: UUID!) {
   customer(id: $id) {
     id displayName email createdAt
-    campaignAudience { customerId displayName email customerCreatedAt projectedAt }
+    campaignAudience {
+      customerId displayName email customerCreatedAt projectedAt lifecycleStage valueTier orderCount
+    }
   }
 }
 """
@@ -74,6 +76,12 @@ async def test_campaign_audience_is_campaigns_projection_of_the_customer(
     )
     assert datetime.fromisoformat(audience["customerCreatedAt"]) == datetime.fromisoformat(
         created["created_at"]
+    )
+    # No orders yet: a prospect in the lowest tier, as the read model derives it.
+    assert (audience["lifecycleStage"], audience["valueTier"], audience["orderCount"]) == (
+        "prospect",
+        "low",
+        0,
     )
 
 

@@ -14,7 +14,19 @@ class AudienceMember:
     display_name: str | None
     email: str | None
     customer_created_at: datetime
-    projected_at: datetime = strawberry.field(description="When campaign last applied an identity event.")
+    projected_at: datetime = strawberry.field(description="When campaign first learned of the customer.")
+    lifecycle_stage: str | None = strawberry.field(
+        description="prospect, new (first order ≤ 30 days), active (≤ 90), at_risk (≤ 180) or lapsed."
+    )
+    value_tier: str | None = strawberry.field(description="vip, high, medium or low, from the RFM scores.")
+    rfm_segment: str | None = strawberry.field(
+        description="Recency, frequency, monetary scores 1-5, e.g. 545."
+    )
+    order_count: int
+    last_order_at: datetime | None
+    latest_nps: int | None
+    advocate_score: float | None
+    advocate_tier: str | None
 
     @classmethod
     def from_record(cls, record: AudienceMemberRecord) -> Self:
@@ -24,6 +36,14 @@ class AudienceMember:
             email=record.email,
             customer_created_at=record.customer_created_at,
             projected_at=record.projected_at,
+            lifecycle_stage=record.lifecycle_stage,
+            value_tier=record.value_tier,
+            rfm_segment=record.rfm_segment,
+            order_count=record.order_count,
+            last_order_at=record.last_order_at,
+            latest_nps=record.latest_nps,
+            advocate_score=record.advocate_score,
+            advocate_tier=record.advocate_tier,
         )
 
 
