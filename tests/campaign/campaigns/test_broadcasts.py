@@ -91,3 +91,35 @@ async def test_global_control_is_excluded_but_measured_and_the_broadcast_complet
     assert [e["payload"]["campaign_id"] for e in await outbox_events(sessions, "campaign.completed")] == [
         str(campaign_id)
     ]
+
+
+async def test_a_segment_journey_takes_current_members_only_when_asked(
+    campaign_client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    add_member: AddMember,
+) -> None:
+    cohort = uuid.uuid4().hex[:8]
+    members = {await add_member(traits={"cohort": cohort}) for _ in range(3)}
+    segment_id = await cohort_segment(campaign_client, cohort)
+
+    launched: dict[bool, uuid.UUID] = {}
+    for include in (False, True):
+        entry = {"type": "segment", "segment_id": segment_id, "include_current_members": include}
+        answer = await campaign_client.post(
+            "/v1/campaigns",
+            json={
+                "name": f"Journey {include}",
+                "kind": "journey",
+                "definition": {"entry": entry, "steps": [email_step()]},
+            },
+            headers=MARKETER,
+        )
+        assert answer.status_code == 201, answer.text
+        campaign_id = uuid.UUID(answer.json()["id"])
+        assert (
+            await campaign_client.post(f"/v1/campaigns/{campaign_id}/launch", headers=MARKETER)
+        ).status_code == 200
+        launched[include] = campaign_id
+
+    assert await enrollments(sessions, launched[False]) == []  # later entrants only
+    assert {e.customer_id for e in await enrollments(sessions, launched[True])} == members

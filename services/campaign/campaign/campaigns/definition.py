@@ -42,6 +42,11 @@ class SegmentEntry(_Strict):
     segment_id: uuid.UUID = Field(
         description="The segment whose members (broadcast) or entrants (journey) enroll."
     )
+    include_current_members: bool = Field(
+        False,
+        description="Journeys: also enroll whoever is in the segment at launch, not only later entrants "
+        "(broadcasts always take the members at launch).",
+    )
 
 
 class EventEntry(_Strict):

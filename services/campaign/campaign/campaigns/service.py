@@ -288,7 +288,7 @@ async def launch_campaign(
     entry = definition.entry
     if isinstance(entry, ScheduleEntry):
         campaign.enroll_at = max(entry.at.astimezone(UTC), now)
-    elif isinstance(entry, SegmentEntry) and campaign.kind == "broadcast":
+    elif isinstance(entry, SegmentEntry) and (campaign.kind == "broadcast" or entry.include_current_members):
         campaign.enroll_at = now
     await session.flush()
 
