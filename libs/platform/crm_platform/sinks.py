@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +67,8 @@ async def serve(directory: Path, smtp_port: int, http_port: int) -> None:
     server = uvicorn.Server(
         uvicorn.Config(webhook_app(directory), host="127.0.0.1", port=http_port, log_level="warning")
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     try:
-        await server.serve()
+        await server.serve()  # uvicorn stops on SIGTERM/SIGINT itself and restores the handlers after
     finally:
         smtp.stop()
 
