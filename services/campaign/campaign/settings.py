@@ -1,3 +1,5 @@
+import functools
+
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -168,3 +170,10 @@ class CampaignSettings(ServiceSettings):
         if self.webhook_signing_secret == DEV_WEBHOOK_SIGNING_SECRET:
             raise InsecureConfiguration("CRM_CAMPAIGN_WEBHOOK_SIGNING_SECRET must be set outside dev")
         return self
+
+
+@functools.cache
+def current_settings() -> CampaignSettings:
+    """This process's settings, read once from the environment, for code that is not handed them: event
+    handlers get only a session and an envelope."""
+    return CampaignSettings()

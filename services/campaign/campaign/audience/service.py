@@ -29,7 +29,7 @@ from campaign.audience import repository
 from campaign.audience.errors import AudienceMemberNotFound
 from campaign.audience.models import AudienceMember
 from campaign.audience.repository import DerivationPolicy, OrderLine
-from campaign.settings import CampaignSettings
+from campaign.settings import CampaignSettings, current_settings
 
 # Before the derivation job has seen the base: days since the last order, order count, order total.
 DEFAULT_CUT_POINTS: dict[str, list[float]] = {
@@ -87,16 +87,10 @@ def resolve_time_zone(traits: dict[str, Any], default_time_zone: str) -> str:
     return default_time_zone
 
 
-@functools.cache
-def _settings() -> CampaignSettings:
-    # Event handlers get no settings; the thresholds are plain settings read once from the environment.
-    return CampaignSettings()
-
-
 async def derivation_policy(
     session: AsyncSession, settings: CampaignSettings | None = None
 ) -> DerivationPolicy:
-    settings = settings or _settings()
+    settings = settings or current_settings()
     stored = await repository.load_thresholds(session)
     cuts = {name: stored.get(name) or default for name, default in DEFAULT_CUT_POINTS.items()}
     return DerivationPolicy(
@@ -155,7 +149,7 @@ async def project_customer(
             "email": email,
             "phone": phone,
             "traits": traits,
-            "time_zone": resolve_time_zone(traits, _settings().default_time_zone),
+            "time_zone": resolve_time_zone(traits, current_settings().default_time_zone),
         },
     )
     if written:
@@ -177,7 +171,7 @@ async def update_customer(
     profile = dict(profile)
     if "traits" in profile:
         profile["traits"] = profile["traits"] or {}
-        profile["time_zone"] = resolve_time_zone(profile["traits"], _settings().default_time_zone)
+        profile["time_zone"] = resolve_time_zone(profile["traits"], current_settings().default_time_zone)
     changed = False
     if await repository.exists(session, customer_id):
         changed = await repository.update_profile(session, customer_id, profile)
@@ -328,7 +322,7 @@ async def recommendations(
     if not found or limit <= 0:
         return found
     rows = await repository.recommendations(
-        session, list(found), limit=limit, price_band=_settings().audience_recommendation_price_band
+        session, list(found), limit=limit, price_band=current_settings().audience_recommendation_price_band
     )
     for row in rows:
         found[row.customer_id].append(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaign.campaigns import journeys
 from campaign.campaigns import service as campaigns
-from campaign.settings import CampaignSettings
+from campaign.settings import current_settings
 from crm_common.events import EventEnvelope, subject_for
 from crm_common.events.consumer import EventConsumer, EventHandler, PermanentEventError
 
@@ -41,16 +41,6 @@ MESSAGE_KINDS = (
     "failed",
     "suppressed",
 )
-
-_settings: CampaignSettings | None = None
-
-
-def _current_settings() -> CampaignSettings:
-    # Handlers have no settings parameter; the service's settings come from the environment once.
-    global _settings
-    if _settings is None:
-        _settings = CampaignSettings()
-    return _settings
 
 
 def _uuid(value: Any, field: str) -> uuid.UUID:
@@ -83,7 +73,7 @@ async def on_touchpoint(session: AsyncSession, envelope: EventEnvelope) -> None:
         customer_id=_uuid(payload["customer_id"], "customer_id"),
         occurred_at=_when(payload, envelope, "occurred_at"),
     )
-    await journeys.on_activity(session, _current_settings(), activity)
+    await journeys.on_activity(session, current_settings(), activity)
 
 
 async def on_feedback(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -96,7 +86,7 @@ async def on_feedback(session: AsyncSession, envelope: EventEnvelope) -> None:
         customer_id=_uuid(customer, "customer_id"),
         occurred_at=_when(payload, envelope, "occurred_at"),
     )
-    await journeys.on_activity(session, _current_settings(), activity)
+    await journeys.on_activity(session, current_settings(), activity)
 
 
 async def on_message(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -111,7 +101,7 @@ async def on_message(session: AsyncSession, envelope: EventEnvelope) -> None:
         campaign_id=_uuid(campaign_id, "campaign_id") if campaign_id else None,
         step_id=str(payload["step_id"]) if payload.get("step_id") else None,
     )
-    await journeys.on_activity(session, _current_settings(), activity)
+    await journeys.on_activity(session, current_settings(), activity)
 
 
 async def on_segment_entered(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -119,7 +109,7 @@ async def on_segment_entered(session: AsyncSession, envelope: EventEnvelope) -> 
     segment_id = _uuid(payload.get("segment_id"), "segment_id")
     customer_id = _uuid(payload.get("customer_id"), "customer_id")
     at = min(_when(payload, envelope, "occurred_at"), datetime.now(UTC))
-    await journeys.enter_by_segment(session, _current_settings(), segment_id, customer_id, at)
+    await journeys.enter_by_segment(session, current_settings(), segment_id, customer_id, at)
 
 
 async def on_segment_exited(session: AsyncSession, envelope: EventEnvelope) -> None:

@@ -8,7 +8,6 @@ computed when a segment is created is its starting point and publishes no ``segm
 later change does.
 """
 
-import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,18 +21,13 @@ from campaign.database import metadata
 from campaign.segments import repository, rules
 from campaign.segments.errors import InvalidSegmentRule, SegmentInUse, SegmentNameTaken, SegmentNotFound
 from campaign.segments.models import Segment
-from campaign.settings import CampaignSettings
+from campaign.settings import current_settings
 from crm_common.errors import FieldError
 from crm_common.events.outbox import record_events
 
 PRODUCER = "campaign"
 SAMPLE_SIZE = 20
 EVENT_CHUNK = 1000
-
-
-@functools.cache
-def _settings() -> CampaignSettings:
-    return CampaignSettings()
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ async def validate_rule(
     (``body.rule.and.2.field``): unknown field, op not valid for its type, wrong value type or enum
     value, too deep or too large, a segment that does not exist or that would form a cycle
     (``segment_id`` is the segment the rule is for, when it exists already)."""
-    settings = _settings()
+    settings = current_settings()
     checked = rules.check(
         rule,
         field,
