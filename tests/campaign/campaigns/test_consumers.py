@@ -195,3 +195,38 @@ async def test_merge_moves_enrollments_and_erasure_removes_them(
     assert await deliver(runner, erased)
     for campaign in (campaign_id, other_id, only_merged):
         assert await enrollments(sessions, campaign) == []
+
+
+async def test_unmerge_puts_back_exactly_the_enrollments_the_merge_moved_or_dropped(
+    runner: ConsumerRunner, sessions: async_sessionmaker[AsyncSession], settings: CampaignSettings
+) -> None:
+    both = await journey(sessions, settings, entry={"type": "event", "event": "complaint.opened"})
+    only_merged = await journey(sessions, settings, entry={"type": "event", "event": "vote.cast"})
+    survivor, merged = uuid.uuid4(), uuid.uuid4()
+    for customer in (survivor, merged):
+        assert await deliver(runner, event("feedback", "complaint.opened", customer_id=customer))
+    assert await deliver(runner, event("feedback", "vote.cast", idea_id=uuid.uuid4(), customer_id=merged))
+    before = {
+        (e.id, e.customer_id, e.status) for c in (both, only_merged) for e in await enrollments(sessions, c)
+    }
+    merge_id = uuid.uuid4()
+    ids = {"merge_id": merge_id, "survivor_id": survivor}
+    assert await deliver(
+        runner, event("identity", "customer.merged", customer_id=survivor, merged_id=merged, **ids)
+    )
+    assert [e.customer_id for e in await enrollments(sessions, both)] == [survivor]
+
+    unmerge = event("identity", "customer.unmerged", customer_id=merged, restored_id=merged, **ids)
+    assert await deliver(runner, unmerge)
+
+    after = {
+        (e.id, e.customer_id, e.status) for c in (both, only_merged) for e in await enrollments(sessions, c)
+    }
+    assert after == before  # the same rows, ids and owners as before the merge
+    assert await deliver(
+        runner, event("identity", "customer.unmerged", customer_id=merged, restored_id=merged, **ids)
+    )
+    after_repeat = {
+        (e.id, e.customer_id) for c in (both, only_merged) for e in await enrollments(sessions, c)
+    }
+    assert after_repeat == {(i, c) for i, c, _ in before}  # a second unmerge (new event id) changes nothing

@@ -129,7 +129,12 @@ async def on_customer_merged(session: AsyncSession, envelope: EventEnvelope) -> 
         session,
         survivor_id=_uuid(payload.get("survivor_id"), "survivor_id"),
         merged_id=_uuid(payload.get("merged_id"), "merged_id"),
+        merge_id=_uuid(payload["merge_id"], "merge_id") if payload.get("merge_id") else None,
     )
+
+
+async def on_customer_unmerged(session: AsyncSession, envelope: EventEnvelope) -> None:
+    await campaigns.unmerge_customers(session, merge_id=_uuid(envelope.payload.get("merge_id"), "merge_id"))
 
 
 async def on_customer_erased(session: AsyncSession, envelope: EventEnvelope) -> None:
@@ -142,6 +147,7 @@ async def on_customer_erased(session: AsyncSession, envelope: EventEnvelope) -> 
 HANDLERS: dict[str, EventHandler] = {
     subject_for("identity", "touchpoint.recorded"): on_touchpoint,
     subject_for("identity", "customer.merged"): on_customer_merged,
+    subject_for("identity", "customer.unmerged"): on_customer_unmerged,
     subject_for("identity", "customer.erased"): on_customer_erased,
     subject_for("campaign", "segment.entered"): on_segment_entered,
     subject_for("campaign", "segment.exited"): on_segment_exited,

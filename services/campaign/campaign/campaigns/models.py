@@ -115,3 +115,24 @@ class CampaignAllocation(CampaignModel, table=True):
     weights: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     successes: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     trials: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class CampaignEnrollmentMerge(CampaignModel, table=True):
+    """What a customer merge did to enrollments, so ``customer.unmerged`` undoes exactly that: an
+    enrollment moved to the survivor (``dropped_row`` null), or a duplicate of one the survivor already had,
+    removed and kept here whole (``dropped_row``)."""
+
+    __tablename__ = "campaign_enrollment_merge"
+    __table_args__ = (Index("ix_campaign_enrollment_merge_merge_id", "merge_id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    merge_id: uuid.UUID
+    enrollment_id: uuid.UUID
+    from_customer_id: uuid.UUID
+    to_customer_id: uuid.UUID
+    dropped_row: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    recorded_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )

@@ -325,10 +325,30 @@ async def delete_enrollments_of(session: AsyncSession, customer_ids: Sequence[uu
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def move_enrollments(session: AsyncSession, *, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
+async def move_enrollments(
+    session: AsyncSession, *, from_id: uuid.UUID, to_id: uuid.UUID, merge_id: uuid.UUID | None = None
+) -> int:
     """Re-keys the merged customer's enrollments to the survivor; where the survivor already has the
-    same (campaign, occurrence), the survivor's is kept and the merged one dropped."""
+    same (campaign, occurrence), the survivor's is kept and the merged one dropped. With ``merge_id``,
+    both are recorded first (``campaign_enrollment_merge``) so :func:`restore_enrollments` can undo it."""
     t = enrollment_table
+    if merge_id is not None:
+        # One statement records both kinds: a duplicate keeps its whole row, a moved one only its id.
+        await session.execute(
+            text(
+                """
+                INSERT INTO campaign_enrollment_merge
+                    (merge_id, enrollment_id, from_customer_id, to_customer_id, dropped_row)
+                SELECT :merge_id, e.id, e.customer_id, :to_id,
+                       CASE WHEN EXISTS (SELECT 1 FROM campaign_enrollment s
+                                         WHERE s.campaign_id = e.campaign_id AND s.customer_id = :to_id
+                                           AND s.occurrence = e.occurrence)
+                            THEN to_jsonb(e) END
+                FROM campaign_enrollment e WHERE e.customer_id = :from_id
+                """
+            ),
+            {"merge_id": merge_id, "from_id": from_id, "to_id": to_id},
+        )
     survivor = aliased(t)
     moved = await session.execute(
         update(t)
@@ -344,6 +364,50 @@ async def move_enrollments(session: AsyncSession, *, from_id: uuid.UUID, to_id: 
     )
     await session.execute(delete(t).where(t.c.customer_id == from_id))
     return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def restore_enrollments(session: AsyncSession, merge_id: uuid.UUID) -> int:
+    """Undo what merge ``merge_id`` did: moved enrollments go back to their customer (unless they have
+    since left the survivor), dropped duplicates come back as they were (unless their campaign is gone
+    or the key is taken again); the records are then deleted, so a repeat changes nothing."""
+    params = {"merge_id": merge_id}
+    moved = await session.execute(
+        text(
+            """
+            UPDATE campaign_enrollment e SET customer_id = m.from_customer_id
+            FROM campaign_enrollment_merge m
+            WHERE m.merge_id = :merge_id AND m.dropped_row IS NULL
+              AND e.id = m.enrollment_id AND e.customer_id = m.to_customer_id
+            """
+        ),
+        params,
+    )
+    restored = await session.execute(
+        text(
+            """
+            INSERT INTO campaign_enrollment
+            SELECT r.* FROM campaign_enrollment_merge m,
+                 LATERAL jsonb_populate_record(NULL::campaign_enrollment, m.dropped_row) AS r
+            WHERE m.merge_id = :merge_id AND m.dropped_row IS NOT NULL
+              AND EXISTS (SELECT 1 FROM campaign c WHERE c.id = r.campaign_id)
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        params,
+    )
+    await session.execute(text("DELETE FROM campaign_enrollment_merge WHERE merge_id = :merge_id"), params)
+    return int(moved.rowcount or 0) + int(restored.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def forget_merges_of(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> None:
+    """Erasure: the merge records naming these customers go too."""
+    await session.execute(
+        text(
+            "DELETE FROM campaign_enrollment_merge WHERE from_customer_id = ANY(CAST(:ids AS uuid[])) "
+            "OR to_customer_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": list(customer_ids)},
+    )
 
 
 # --- allocation history ---

@@ -442,15 +442,25 @@ async def customer_enrollments(session: AsyncSession, customer_id: uuid.UUID) ->
 
 
 async def erase_customers(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> int:
-    """Removes every enrollment of erased people (``customer.erased``); safe to repeat."""
+    """Removes every enrollment of erased people (``customer.erased``) and the merge records naming
+    them; safe to repeat."""
+    await repository.forget_merges_of(session, customer_ids)
     return await repository.delete_enrollments_of(session, customer_ids)
 
 
-async def merge_customers(session: AsyncSession, *, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> int:
-    """Moves the merged customer's enrollments to the survivor (``customer.merged``); safe to repeat."""
+async def merge_customers(
+    session: AsyncSession, *, survivor_id: uuid.UUID, merged_id: uuid.UUID, merge_id: uuid.UUID | None = None
+) -> int:
+    """Moves the merged customer's enrollments to the survivor (``customer.merged``), recording what it
+    did under ``merge_id`` for :func:`unmerge_customers`; safe to repeat."""
     if survivor_id == merged_id:
         return 0
-    return await repository.move_enrollments(session, from_id=merged_id, to_id=survivor_id)
+    return await repository.move_enrollments(session, from_id=merged_id, to_id=survivor_id, merge_id=merge_id)
+
+
+async def unmerge_customers(session: AsyncSession, *, merge_id: uuid.UUID) -> int:
+    """``customer.unmerged``: exactly the enrollments that merge moved or dropped go back; safe to repeat."""
+    return await repository.restore_enrollments(session, merge_id)
 
 
 # --- results ---

@@ -114,9 +114,25 @@ def upgrade() -> None:
         ["campaign_id", "step_id", "computed_at"],
         unique=False,
     )
+    op.create_table(
+        "campaign_enrollment_merge",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("merge_id", sa.Uuid(), nullable=False),
+        sa.Column("enrollment_id", sa.Uuid(), nullable=False),
+        sa.Column("from_customer_id", sa.Uuid(), nullable=False),
+        sa.Column("to_customer_id", sa.Uuid(), nullable=False),
+        sa.Column("dropped_row", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_enrollment_merge")),
+    )
+    op.create_index(
+        "ix_campaign_enrollment_merge_merge_id", "campaign_enrollment_merge", ["merge_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_campaign_enrollment_merge_merge_id", table_name="campaign_enrollment_merge")
+    op.drop_table("campaign_enrollment_merge")
     op.drop_index("ix_campaign_allocation_campaign_id", table_name="campaign_allocation")
     op.drop_table("campaign_allocation")
     op.drop_index("ix_campaign_enrollment_due", table_name="campaign_enrollment")
