@@ -277,6 +277,52 @@ async def seed_members(
     return ids
 
 
+async def marketing_content(
+    session: Any, campaign_id: uuid.UUID, channel: str, subject: str, body: str
+) -> uuid.UUID:
+    """The one message (step ``s1``, variant ``a``, marketing) of a benchmark campaign."""
+    from campaign.channels import service as channels_service
+    from campaign.channels.types import Channel
+
+    return await channels_service.upsert_content(
+        session,
+        campaign_id=campaign_id,
+        step_id="s1",
+        variant_key="a",
+        channel=Channel(channel),
+        purpose="marketing",
+        subject=subject,
+        body=body,
+    )
+
+
+async def enqueue_broadcast(
+    sessions: Any,
+    campaign_id: uuid.UUID,
+    content_id: uuid.UUID,
+    customers: Sequence[uuid.UUID],
+    chunk: int = 5000,
+) -> float:
+    """Ledger rows for every customer (webhook channel), in committed chunks; returns the seconds taken."""
+    import time
+
+    from campaign.channels.types import Channel
+    from campaign.delivery import service
+    from campaign.delivery.service import SendRequest
+
+    started = time.perf_counter()
+    for offset in range(0, len(customers), chunk):
+        async with sessions() as session, session.begin():
+            await service.enqueue(
+                session,
+                [
+                    SendRequest(campaign_id, "s1", "a", customer_id, Channel.WEBHOOK, "marketing", content_id)
+                    for customer_id in customers[offset : offset + chunk]
+                ],
+            )
+    return time.perf_counter() - started
+
+
 async def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -20,12 +20,11 @@ import uuid
 from datetime import timedelta
 
 import _harness
-from _sinks import SinkProcess, WorkerPool, seed_members, wait_for, worker_env
+from _sinks import SinkProcess, WorkerPool, marketing_content, seed_members, wait_for, worker_env
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from campaign.channels import service as channels_service
 from campaign.channels.types import Channel
 from campaign.delivery import service
 from campaign.delivery.service import SendRequest
@@ -64,15 +63,8 @@ async def run(campaigns: int, customers_count: int, workers: int) -> dict[str, o
             async with sessions() as session, session.begin():
                 for number in range(campaigns):
                     campaign_id, channel = uuid.uuid4(), CHANNELS[number % len(CHANNELS)]
-                    content_id = await channels_service.upsert_content(
-                        session,
-                        campaign_id=campaign_id,
-                        step_id="s1",
-                        variant_key="a",
-                        channel=channel,
-                        purpose="marketing",
-                        subject=f"Campaign {number}",
-                        body="Hi {{ customer.first_name }}",
+                    content_id = await marketing_content(
+                        session, campaign_id, channel, f"Campaign {number}", "Hi {{ customer.first_name }}"
                     )
                     plan.append((campaign_id, channel, content_id))
             started = time.perf_counter()

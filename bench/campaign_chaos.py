@@ -19,14 +19,19 @@ import time
 import uuid
 
 import _harness
-from _sinks import SinkProcess, WorkerPool, seed_members, wait_for, worker_env
-from campaign_delivery import enqueue_broadcast
+from _sinks import (
+    SinkProcess,
+    WorkerPool,
+    enqueue_broadcast,
+    marketing_content,
+    seed_members,
+    wait_for,
+    worker_env,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from campaign.channels import service as channels_service
-from campaign.channels.types import Channel
 from campaign.delivery import service
 from crm_common.db import session_factory
 from tests.support import drop_database, migrated_database
@@ -44,15 +49,8 @@ async def run(recipients: int, workers: int, kill_every: float, lease: float, se
             customers = await seed_members(url, recipients)
             campaign_id = uuid.uuid4()
             async with sessions() as session, session.begin():
-                content_id = await channels_service.upsert_content(
-                    session,
-                    campaign_id=campaign_id,
-                    step_id="s1",
-                    variant_key="a",
-                    channel=Channel.WEBHOOK,
-                    purpose="marketing",
-                    subject="Chaos",
-                    body="Hello {{ customer.first_name }}",
+                content_id = await marketing_content(
+                    session, campaign_id, "webhook", "Chaos", "Hello {{ customer.first_name }}"
                 )
             await enqueue_broadcast(sessions, campaign_id, content_id, customers)
 

@@ -18,31 +18,21 @@ import uuid
 
 import _harness
 import _services
-from _sinks import SinkProcess, WorkerPool, seed_members, wait_for, worker_env
+from _sinks import (
+    SinkProcess,
+    WorkerPool,
+    enqueue_broadcast,
+    marketing_content,
+    seed_members,
+    wait_for,
+    worker_env,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from campaign.channels import service as channels_service
-from campaign.channels.types import Channel
-from campaign.delivery import service
-from campaign.delivery.service import SendRequest
 from crm_common.db import session_factory
 from tests.support import drop_database, migrated_database
-
-
-async def enqueue_broadcast(sessions, campaign_id, content_id, customers, chunk=5000) -> float:  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    for offset in range(0, len(customers), chunk):
-        async with sessions() as session, session.begin():
-            await service.enqueue(
-                session,
-                [
-                    SendRequest(campaign_id, "s1", "a", customer_id, Channel.WEBHOOK, "marketing", content_id)
-                    for customer_id in customers[offset : offset + chunk]
-                ],
-            )
-    return time.perf_counter() - started
 
 
 async def run(
@@ -58,15 +48,12 @@ async def run(
             customers = await seed_members(url, recipients)
             campaign_id = uuid.uuid4()
             async with sessions() as session, session.begin():
-                content_id = await channels_service.upsert_content(
+                content_id = await marketing_content(
                     session,
-                    campaign_id=campaign_id,
-                    step_id="s1",
-                    variant_key="a",
-                    channel=Channel.WEBHOOK,
-                    purpose="marketing",
-                    subject="Winter sale",
-                    body="Hello {{ customer.first_name }}, 20% off until Sunday.",
+                    campaign_id,
+                    "webhook",
+                    "Winter sale",
+                    "Hello {{ customer.first_name }}, 20% off until Sunday.",
                 )
             enqueue_seconds = await enqueue_broadcast(sessions, campaign_id, content_id, customers)
 

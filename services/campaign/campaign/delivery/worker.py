@@ -167,11 +167,9 @@ class DeliveryWorker:
         async with self.sessions() as session:
             contents = await channels_service.load_contents(session, [r.row.content_id for r in ready])
             # Recommendations cost a query; only contents that mention them need it.
-            wanting = {
-                r.row.customer_id
-                for r in ready
-                if (content := contents.get(r.row.content_id)) is not None and _uses_recommendations(content)
-            }
+            # Decided once per content, not once per message.
+            recommending = {content_id for content_id, c in contents.items() if _uses_recommendations(c)}
+            wanting = {r.row.customer_id for r in ready if r.row.content_id in recommending}
             recommendations = (
                 await audience_service.recommendations(session, list(wanting)) if wanting else {}
             )
