@@ -254,6 +254,25 @@ async def enrollments_of_customer(
     return list((await session.execute(query)).scalars())
 
 
+async def enrollments_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> list[CampaignEnrollment]:
+    """Every enrollment of these customers in one query, by customer, then in the order
+    ``enrollments_of_customer`` gives one customer (newest entry first)."""
+    if not customer_ids:
+        return []
+    query = (
+        select(CampaignEnrollment)
+        .where(any_of(enrollment_table.c.customer_id, list(customer_ids), Uuid()))
+        .order_by(
+            enrollment_table.c.customer_id,
+            enrollment_table.c.entered_at.desc(),
+            enrollment_table.c.id,
+        )
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def goal_candidates(
     session: AsyncSession, customer_id: uuid.UUID, goal_event: str, occurred_at: datetime
 ) -> list[CampaignEnrollment]:

@@ -9,11 +9,13 @@ from campaign.campaigns.models import Campaign
 from campaign.campaigns.schemas import (
     AllocationPublic,
     AllocationReport,
+    CampaignBatch,
     CampaignCreate,
     CampaignPage,
     CampaignPublic,
     CampaignResults,
     CampaignUpdate,
+    CustomerEnrollmentsBatch,
     EnrollmentPublic,
     GroupResult,
     LiftPublic,
@@ -33,6 +35,8 @@ router = APIRouter(tags=["campaigns"], responses=problem_responses(401, 403))
 Writer = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN)]
 Reader = Annotated[Principal, require_roles(Role.ANALYST, Role.MARKETER, Role.ADMIN)]
 EnrollmentReader = Annotated[Principal, require_roles(Role.AGENT, Role.ANALYST, Role.MARKETER, Role.ADMIN)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
 
 
 def _public(campaign: Campaign) -> CampaignPublic:
@@ -82,6 +86,19 @@ async def list_campaigns(
         else None
     )
     return CampaignPage(items=[_public(c) for c in page], next_cursor=cursor)
+
+
+@router.get(
+    "/v1/campaigns:batch",
+    summary="Several campaigns by id (for the gateway's loaders), one query for the whole batch",
+    responses=problem_responses(422),
+)
+async def get_campaigns(session: SessionDep, principal: Reader, ids: BatchIds) -> CampaignBatch:
+    found = await service.get_campaigns(session, ids)
+    return CampaignBatch(
+        items={str(campaign_id): _public(campaign) for campaign_id, campaign in found.items()},
+        missing=[i for i in dict.fromkeys(ids) if i not in found],
+    )
 
 
 @router.get("/v1/campaigns/{campaign_id}", responses=problem_responses(404))
@@ -278,3 +295,20 @@ async def customer_campaigns(
     return [
         EnrollmentPublic.model_validate(e) for e in await service.customer_enrollments(session, customer_id)
     ]
+
+
+@router.get(
+    "/v1/customers:campaigns",
+    summary="The campaign enrollments of several customers (staff; one query for the whole batch)",
+    responses=problem_responses(422),
+)
+async def customers_campaigns(
+    session: SessionDep, principal: EnrollmentReader, ids: BatchIds
+) -> CustomerEnrollmentsBatch:
+    found = await service.customers_enrollments(session, ids)
+    return CustomerEnrollmentsBatch(
+        items={
+            str(customer_id): [EnrollmentPublic.model_validate(e) for e in enrollments]
+            for customer_id, enrollments in found.items()
+        }
+    )

@@ -51,6 +51,11 @@ class CampaignPage(BaseModel):
     next_cursor: str | None = None
 
 
+class CampaignBatch(BaseModel):
+    items: dict[str, CampaignPublic] = Field(description="By requested campaign id.")
+    missing: list[uuid.UUID] = Field(description="Requested ids with no campaign (unknown or deleted).")
+
+
 class ValidationReport(BaseModel):
     valid: bool
     errors: list[FieldError]
@@ -72,6 +77,12 @@ class EnrollmentPublic(BaseModel):
     exited_at: datetime | None
     exit_reason: str | None
     converted_at: datetime | None
+
+
+class CustomerEnrollmentsBatch(BaseModel):
+    items: dict[str, list[EnrollmentPublic]] = Field(
+        description="By requested customer id: their enrollments, newest entry first ([] when none)."
+    )
 
 
 class LiftPublic(BaseModel):

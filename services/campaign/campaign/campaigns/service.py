@@ -80,6 +80,15 @@ async def get_campaign(session: AsyncSession, campaign_id: uuid.UUID, *, lock: b
     return campaign
 
 
+async def get_campaigns(
+    session: AsyncSession, campaign_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Campaign]:
+    """The campaigns that exist among these ids, by id, in one query (unknown or deleted ids are
+    simply absent)."""
+    found = await repository.get_campaigns(session, list(dict.fromkeys(campaign_ids)))
+    return {campaign.id: campaign for campaign in found}
+
+
 async def list_campaigns(
     session: AsyncSession,
     *,
@@ -439,6 +448,18 @@ async def enroll_next_batch(
 
 async def customer_enrollments(session: AsyncSession, customer_id: uuid.UUID) -> list[CampaignEnrollment]:
     return await repository.enrollments_of_customer(session, customer_id)
+
+
+async def customers_enrollments(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CampaignEnrollment]]:
+    """Each customer's enrollments (newest entry first) in one query; every requested customer is a
+    key, with [] when they have none."""
+    unique_ids = list(dict.fromkeys(customer_ids))
+    by_customer: dict[uuid.UUID, list[CampaignEnrollment]] = {customer_id: [] for customer_id in unique_ids}
+    for enrollment in await repository.enrollments_of_customers(session, unique_ids):
+        by_customer[enrollment.customer_id].append(enrollment)
+    return by_customer
 
 
 async def erase_customers(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> int:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import ARRAY, Row, func, literal, select, text, true
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from campaign.delivery.models import CampaignDeliveryState, Delivery, DeliveryResponse, Suppression
@@ -351,6 +353,36 @@ async def history(
             | ((col(Delivery.created_at) == created_at) & (col(Delivery.id) < message_id))
         )
     query = query.order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def first_pages(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, limit: int
+) -> list[Delivery]:
+    """The newest ``limit`` ledger rows of each customer, in one statement: a LATERAL subquery per
+    requested id, so each customer reads just its first rows off ``ix_delivery_customer_history``
+    however long their history is. Rows come by customer, then newest first (as ``history``)."""
+    if not customer_ids:
+        return []
+    requested = (
+        func.unnest(literal(list(customer_ids), ARRAY(PG_UUID(as_uuid=True))))
+        .table_valued("customer_id", name="requested")
+        .render_derived()
+    )
+    newest = (
+        select(Delivery)
+        .where(col(Delivery.customer_id) == requested.c.customer_id)
+        .order_by(col(Delivery.created_at).desc(), col(Delivery.id).desc())
+        .limit(limit)
+        .lateral("newest")
+    )
+    page = aliased(Delivery, newest)
+    query = (
+        select(page)
+        .select_from(requested)
+        .join(newest, true())
+        .order_by(newest.c.customer_id, newest.c.created_at.desc(), newest.c.id.desc())
+    )
     return list((await session.execute(query)).scalars())
 
 

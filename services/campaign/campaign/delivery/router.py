@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from campaign.delivery import service
 from campaign.delivery.schemas import (
+    CustomerMessagesBatch,
     MessagePage,
     MessagePublic,
     SuppressionCreate,
@@ -23,6 +24,25 @@ router = APIRouter(tags=["delivery"], responses=problem_responses(401, 403))
 HistoryReader = Annotated[Principal, require_roles(Role.AGENT, Role.ANALYST, Role.ADMIN, Role.MARKETER)]
 SuppressionManager = Annotated[Principal, require_roles(Role.ADMIN, Role.MARKETER)]
 Cursor = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
+
+
+@router.get(
+    "/v1/customers:messages",
+    response_model=CustomerMessagesBatch,
+    summary="The first page of several customers' messages, newest first (agent, analyst, marketer, admin; "
+    "one query for the whole batch)",
+    responses=problem_responses(422),
+)
+async def customers_messages(
+    session: SessionDep,
+    _: HistoryReader,
+    ids: BatchIds,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> CustomerMessagesBatch:
+    pages = await service.first_history_pages(session, ids, limit=limit)
+    return CustomerMessagesBatch(items={str(customer_id): page for customer_id, page in pages.items()})
 
 
 @router.get(

@@ -36,6 +36,13 @@ class MessagePage(Page[MessagePublic]):
     pass
 
 
+class CustomerMessagesBatch(BaseModel):
+    items: dict[str, MessagePage] = Field(
+        description="By requested customer id: the first page of their messages, newest first; pass a "
+        "page's `next_cursor` as `after` to `GET /v1/customers/{id}/messages` for the rest."
+    )
+
+
 SuppressionReasonName = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
 
 

@@ -303,6 +303,23 @@ async def message_history(
         except (KeyError, ValueError):
             decode_cursor("!")  # the common 422 naming query.after
     rows = await repository.history(session, customer_id, after=position, limit=limit + 1)
+    return _history_page(rows, limit)
+
+
+async def first_history_pages(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, MessagePage]:
+    """The first page of each customer's message history (what ``message_history`` gives without
+    ``after``), in one query; the cursors continue there. Every requested customer is a key."""
+    unique_ids = list(dict.fromkeys(customer_ids))
+    rows_of: dict[uuid.UUID, list[Delivery]] = {customer_id: [] for customer_id in unique_ids}
+    for row in await repository.first_pages(session, unique_ids, limit=limit + 1):
+        rows_of[row.customer_id].append(row)
+    return {customer_id: _history_page(rows, limit) for customer_id, rows in rows_of.items()}
+
+
+def _history_page(rows: Sequence[Delivery], limit: int) -> MessagePage:
+    """A page from up to ``limit + 1`` rows, newest first: one more than the page means a next one."""
     page, more = rows[:limit], len(rows) > limit
     cursor = (
         encode_cursor({"created_at": page[-1].created_at.isoformat(), "id": str(page[-1].id)})

@@ -7,7 +7,9 @@ from campaign.segments import rules, service
 from campaign.segments.models import Segment
 from campaign.segments.schemas import (
     CustomerSegment,
+    CustomerSegmentsBatch,
     SampleMember,
+    SegmentBatch,
     SegmentCreate,
     SegmentMember,
     SegmentMemberPage,
@@ -27,6 +29,8 @@ router = APIRouter(tags=["segments"], responses=problem_responses(401, 403))
 Writer = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN)]
 Reader = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN, Role.ANALYST, Role.AGENT)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
 
 
 def _public(segment: Segment) -> SegmentPublic:
@@ -87,6 +91,19 @@ async def list_segments(
     page = found[:limit]
     cursor = encode_cursor({"name": page[-1].name, "id": str(page[-1].id)}) if len(found) > limit else None
     return SegmentPage(items=[_public(s) for s in page], next_cursor=cursor)
+
+
+@router.get(
+    "/v1/segments:batch",
+    summary="Several segments by id (for the gateway's loaders), one query for the whole batch",
+    responses=problem_responses(422),
+)
+async def get_segments(session: SessionDep, _: Reader, ids: BatchIds) -> SegmentBatch:
+    found = await service.get_segments(session, ids)
+    return SegmentBatch(
+        items={str(segment_id): _public(segment) for segment_id, segment in found.items()},
+        missing=[i for i in dict.fromkeys(ids) if i not in found],
+    )
 
 
 @router.get("/v1/segments/{segment_id}", responses=problem_responses(404, 422))
@@ -160,3 +177,20 @@ async def customer_segments(
 ) -> list[CustomerSegment]:
     rows = await service.segments_of_customer(session, customer_id)
     return [CustomerSegment(segment_id=row.id, name=row.name, entered_at=row.entered_at) for row in rows]
+
+
+@router.get(
+    "/v1/customers:segments",
+    summary="The segments each of several customers is in (staff; one query for the whole batch)",
+    responses=problem_responses(422),
+)
+async def customers_segments(session: SessionDep, _: CurrentStaff, ids: BatchIds) -> CustomerSegmentsBatch:
+    found = await service.segments_of_customers(session, ids)
+    return CustomerSegmentsBatch(
+        items={
+            str(customer_id): [
+                CustomerSegment(segment_id=row.id, name=row.name, entered_at=row.entered_at) for row in rows
+            ]
+            for customer_id, rows in found.items()
+        }
+    )

@@ -94,3 +94,14 @@ class CustomerSegment(BaseModel):
     segment_id: uuid.UUID
     name: str
     entered_at: datetime
+
+
+class CustomerSegmentsBatch(BaseModel):
+    items: dict[str, list[CustomerSegment]] = Field(
+        description="By requested customer id: the segments they are in, by name ([] when none)."
+    )
+
+
+class SegmentBatch(BaseModel):
+    items: dict[str, SegmentPublic] = Field(description="By requested segment id.")
+    missing: list[uuid.UUID] = Field(description="Requested ids with no segment (unknown or deleted).")

@@ -110,6 +110,13 @@ async def get_segment(session: AsyncSession, segment_id: uuid.UUID) -> Segment:
     return segment
 
 
+async def get_segments(session: AsyncSession, segment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Segment]:
+    """The segments that exist among these ids, by id, in one query (unknown or deleted ids are
+    simply absent)."""
+    found = await repository.get_many(session, list(dict.fromkeys(segment_ids)))
+    return {segment.id: segment for segment in found}
+
+
 async def list_segments(
     session: AsyncSession, *, after: tuple[str, uuid.UUID] | None, limit: int
 ) -> list[Segment]:
@@ -220,6 +227,18 @@ async def is_member(
 
 async def segments_of_customer(session: AsyncSession, customer_id: uuid.UUID) -> list[Any]:
     return await repository.segments_of(session, customer_id)
+
+
+async def segments_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Any]]:
+    """The segments each of these customers is in (rows with ``id``, ``name``, ``entered_at``, by
+    name), in one query; every requested customer is a key, with [] when they are in none."""
+    unique_ids = list(dict.fromkeys(customer_ids))
+    by_customer: dict[uuid.UUID, list[Any]] = {customer_id: [] for customer_id in unique_ids}
+    for row in await repository.segments_of_many(session, unique_ids):
+        by_customer[row.customer_id].append(row)
+    return by_customer
 
 
 # --- keeping membership up to date ---------------------------------------------------------------------

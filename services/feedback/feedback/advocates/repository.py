@@ -51,6 +51,16 @@ async def get(session: AsyncSession, customer_id: uuid.UUID) -> AdvocateScore | 
     return await session.get(AdvocateScore, customer_id, populate_existing=True)
 
 
+async def get_many(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AdvocateScore]:
+    """The scores of those of the customers who have one, in one query."""
+    if not customer_ids:
+        return {}
+    statement = select(AdvocateScore).where(any_of(_score.c.customer_id, customer_ids, Uuid()))
+    return {row.customer_id: row for row in (await session.execute(statement)).scalars()}
+
+
 async def ranking(
     session: AsyncSession,
     *,

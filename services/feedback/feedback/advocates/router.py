@@ -17,9 +17,11 @@ from crm_common.errors import FieldError, ValidationFailed, problem_responses
 from crm_common.pagination import decode_cursor, encode_cursor
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.advocates import service
-from feedback.advocates.schemas import AdvocatePage, AdvocateScorePublic, AdvocateTier
+from feedback.advocates.schemas import AdvocatePage, AdvocateScoreBatch, AdvocateScorePublic, AdvocateTier
 
 router = APIRouter(tags=["advocates"], responses=problem_responses(401, 403))
+
+MAX_BATCH_IDS = 200
 
 
 def _position(after: str | None) -> tuple[float, uuid.UUID] | None:
@@ -64,3 +66,25 @@ async def get_advocate_score(
 ) -> AdvocateScorePublic:
     ensure_staff_or_self(principal, customer_id)
     return AdvocateScorePublic.model_validate(await service.get_score(session, customer_id))
+
+
+@router.get(
+    "/v1/customers:advocate-scores",
+    summary="Several customers' advocate scores (staff; one query for the batch)",
+    responses=problem_responses(422),
+)
+async def get_advocate_scores(
+    session: SessionDep,
+    _: CurrentStaff,
+    ids: Annotated[
+        list[uuid.UUID],
+        Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+    ],
+) -> AdvocateScoreBatch:
+    found = await service.get_scores(session, ids)
+    return AdvocateScoreBatch(
+        items={
+            str(customer_id): AdvocateScorePublic.model_validate(score) if score is not None else None
+            for customer_id, score in found.items()
+        }
+    )

@@ -24,3 +24,10 @@ class AdvocateScorePublic(BaseModel):
 class AdvocatePage(BaseModel):
     items: list[AdvocateScorePublic]
     next_cursor: str | None = None
+
+
+class AdvocateScoreBatch(BaseModel):
+    items: dict[str, AdvocateScorePublic | None] = Field(
+        description="Every requested customer; null for one without a score yet (no NPS, upvoted idea "
+        "or positive feedback)."
+    )

@@ -106,6 +106,16 @@ async def get_score(session: AsyncSession, customer_id: uuid.UUID) -> AdvocateSc
     return score
 
 
+async def get_scores(
+    session: AsyncSession, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, AdvocateScore | None]:
+    """Each customer's score as :func:`get_score` reads it, ``None`` for one without a score yet, for
+    a batch of customers in one query (the gateway's loaders); every requested customer is a key."""
+    requested = list(dict.fromkeys(customer_ids))
+    found = await repository.get_many(session, requested)
+    return {customer_id: found.get(customer_id) for customer_id in requested}
+
+
 async def ranking(
     session: AsyncSession,
     *,

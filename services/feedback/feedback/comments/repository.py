@@ -4,8 +4,22 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, Uuid, and_, cast, func, or_, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    DateTime,
+    Uuid,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from crm_common.db import any_of, table_of
@@ -105,6 +119,35 @@ async def by_author(
         )
     statement = statement.order_by(_comment.c.created_at.desc(), _comment.c.id.desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+async def first_pages_by_authors(
+    session: AsyncSession, author_ids: Sequence[uuid.UUID], *, per_author: int
+) -> dict[uuid.UUID, list[Comment]]:
+    """The first ``per_author`` comments of each customer in :func:`by_author` order (newest first,
+    by (created_at, id)), for a whole batch in one statement (a LATERAL page per author)."""
+    pages: dict[uuid.UUID, list[Comment]] = {author_id: [] for author_id in author_ids}
+    if not pages:
+        return pages
+    requested = select(func.unnest(literal(list(pages), ARRAY(Uuid()))).label("author_id")).subquery(
+        "requested"
+    )
+    page = (
+        select(_comment)
+        .where(_comment.c.author_id == requested.c.author_id)
+        .order_by(_comment.c.created_at.desc(), _comment.c.id.desc())
+        .limit(per_author)
+        .lateral("page")
+    )
+    statement = (
+        select(aliased(Comment, page))
+        .select_from(requested.join(page, true()))
+        .order_by(page.c.author_id, page.c.created_at.desc(), page.c.id.desc())
+    )
+    for comment in (await session.execute(statement)).scalars():
+        assert comment.author_id is not None  # matched on it
+        pages[comment.author_id].append(comment)
+    return pages
 
 
 async def move_author(

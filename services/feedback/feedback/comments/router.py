@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from crm_common.auth import CurrentPrincipal, Principal, Role, ensure_staff_or_self
+from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, ensure_staff_or_self
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
@@ -13,6 +13,7 @@ from feedback.comments.models import Comment
 from feedback.comments.schemas import (
     CommentCreate,
     CommentPage,
+    CommentPageBatch,
     CommentPublic,
     CommentThread,
     CommentThreadPage,
@@ -26,6 +27,12 @@ STAFF_WRITERS = frozenset({Role.ADMIN, Role.AGENT, Role.MARKETER})
 
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=100)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[
+    list[uuid.UUID],
+    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+]
+BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _reader(principal: Principal) -> Principal:
@@ -122,6 +129,29 @@ async def comments_by_author(
     listing = await service.comments_by_author(session, author_id, after=after, limit=limit)
     return CommentPage(
         items=[_public(comment, principal) for comment in listing.comments], next_cursor=listing.next_cursor
+    )
+
+
+@router.get(
+    "/v1/customers:comments",
+    summary="The first page of each customer's comments, newest first (staff; one query for the batch)",
+    description="For the gateway's loaders: each page is the one `/v1/comments?author_id={id}` gives "
+    "with the same `limit` (every moderation state, as staff see it), and its `next_cursor` continues "
+    "there as `after`.",
+    responses=problem_responses(422),
+)
+async def customers_comments(
+    session: SessionDep, principal: CurrentStaff, ids: BatchIds, limit: BatchLimit = 10
+) -> CommentPageBatch:
+    listings = await service.comments_by_authors(session, ids, limit=limit)
+    return CommentPageBatch(
+        items={
+            str(author_id): CommentPage(
+                items=[_public(comment, principal) for comment in listing.comments],
+                next_cursor=listing.next_cursor,
+            )
+            for author_id, listing in listings.items()
+        }
     )
 
 

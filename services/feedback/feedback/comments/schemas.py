@@ -59,3 +59,11 @@ class CommentThreadPage(BaseModel):
 class CommentPage(BaseModel):
     items: list[CommentPublic]
     next_cursor: str | None = None
+
+
+class CommentPageBatch(BaseModel):
+    """The first page of each requested customer's comments, keyed by customer id."""
+
+    items: dict[str, CommentPage] = Field(
+        description="Every requested customer; continue one with `/v1/comments?author_id={id}&after=`."
+    )

@@ -8,6 +8,7 @@ first (the idea, then the comment: one lock order for posting, editing and moder
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,6 +170,21 @@ async def comments_by_author(
 ) -> CommentListing:
     """Everything the customer wrote, in every state, newest first (the customer-360 view)."""
     rows = await repository.by_author(session, author_id, after=_position(after), limit=limit + 1)
+    return _listing(rows, limit)
+
+
+async def comments_by_authors(
+    session: AsyncSession, author_ids: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, CommentListing]:
+    """The first page of each customer's comments as :func:`comments_by_author` gives it (its cursor
+    continues there), for a batch of customers in one query; every requested customer is a key."""
+    pages = await repository.first_pages_by_authors(
+        session, list(dict.fromkeys(author_ids)), per_author=limit + 1
+    )
+    return {author_id: _listing(rows, limit) for author_id, rows in pages.items()}
+
+
+def _listing(rows: list[Comment], limit: int) -> CommentListing:
     page = rows[:limit]
     return CommentListing(comments=page, next_cursor=_cursor(page[-1]) if len(rows) > limit else None)
 

@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import DateTime, Uuid, cast, func, select, update
+from sqlalchemy import ARRAY, DateTime, Uuid, cast, func, literal, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from crm_common.db import any_of, table_of
 from feedback.complaints.models import Complaint, ComplaintStatusChange
@@ -78,6 +79,37 @@ async def list_complaints(
         )
     statement = statement.order_by(_complaint.c.opened_at.desc(), _complaint.c.id.desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+async def first_pages_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, per_customer: int
+) -> dict[uuid.UUID, list[Complaint]]:
+    """The first ``per_customer`` complaints of each customer in :func:`list_complaints` order (newest
+    first, by (opened_at, id)), for a whole batch in one statement: a LATERAL scan of
+    ``ix_complaint_customer_id`` per customer."""
+    pages: dict[uuid.UUID, list[Complaint]] = {customer_id: [] for customer_id in customer_ids}
+    if not pages:
+        return pages
+    c = _complaint.c
+    requested = select(func.unnest(literal(list(pages), ARRAY(Uuid()))).label("customer_id")).subquery(
+        "requested"
+    )
+    page = (
+        select(_complaint)
+        .where(c.customer_id == requested.c.customer_id)
+        .order_by(c.opened_at.desc(), c.id.desc())
+        .limit(per_customer)
+        .lateral("page")
+    )
+    statement = (
+        select(aliased(Complaint, page))
+        .select_from(requested.join(page, true()))
+        .order_by(page.c.customer_id, page.c.opened_at.desc(), page.c.id.desc())
+    )
+    for complaint in (await session.execute(statement)).scalars():
+        assert complaint.customer_id is not None  # matched on it
+        pages[complaint.customer_id].append(complaint)
+    return pages
 
 
 async def move_customer(

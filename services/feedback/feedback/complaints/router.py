@@ -24,6 +24,7 @@ from feedback.complaints.schemas import (
     ComplaintCreate,
     ComplaintDetail,
     ComplaintPage,
+    ComplaintPageBatch,
     ComplaintPublic,
     ComplaintStatusName,
     StatusChangeCreate,
@@ -39,6 +40,12 @@ router = APIRouter(tags=["complaints"], responses=problem_responses(401, 403))
 Handler = Annotated[Principal, require_roles(Role.ADMIN, Role.AGENT)]
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[
+    list[uuid.UUID],
+    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+]
+BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _actor(principal: Principal) -> str:
@@ -158,6 +165,22 @@ async def list_customer_complaints(
         session, customer_id=customer_id, after=decode_time_cursor(after), limit=limit + 1
     )
     return _page(views, limit, principal)
+
+
+@router.get(
+    "/v1/customers:complaints",
+    summary="The first page of each customer's complaints, newest first (staff; two queries for the batch)",
+    description="For the gateway's loaders: each page is the one `/v1/customers/{id}/complaints` gives "
+    "with the same `limit`, and its `next_cursor` continues there as `after`.",
+    responses=problem_responses(422),
+)
+async def customers_complaints(
+    session: SessionDep, principal: CurrentStaff, ids: BatchIds, limit: BatchLimit = 10
+) -> ComplaintPageBatch:
+    pages = await service.complaints_of_customers(session, ids, limit=limit + 1)
+    return ComplaintPageBatch(
+        items={str(customer_id): _page(views, limit, principal) for customer_id, views in pages.items()}
+    )
 
 
 @router.get("/v1/complaints/{complaint_id}", responses=problem_responses(404))

@@ -77,3 +77,11 @@ class ComplaintDetail(ComplaintPublic):
 class ComplaintPage(BaseModel):
     items: list[ComplaintPublic]
     next_cursor: str | None = None
+
+
+class ComplaintPageBatch(BaseModel):
+    """The first page of each requested customer's complaints, keyed by customer id."""
+
+    items: dict[str, ComplaintPage] = Field(
+        description="Every requested customer; continue one with `/v1/customers/{id}/complaints?after=`."
+    )

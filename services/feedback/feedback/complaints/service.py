@@ -8,6 +8,7 @@ Events: ``complaint.opened`` (with the ``feedback.received`` of its text), ``com
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,6 +132,24 @@ async def list_complaints(
     )
     feedback = await experience.get_many(session, [c.feedback_id for c in complaints])
     return [ComplaintView(complaint=c, feedback=feedback[c.feedback_id]) for c in complaints]
+
+
+async def complaints_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, list[ComplaintView]]:
+    """The first ``limit`` complaints of each customer, in :func:`list_complaints` order (newest
+    first), for a batch of customers at once (the gateway's loaders): two queries whatever the batch;
+    every requested customer is a key."""
+    pages = await repository.first_pages_of_customers(
+        session, list(dict.fromkeys(customer_ids)), per_customer=limit
+    )
+    feedback = await experience.get_many(
+        session, [complaint.feedback_id for page in pages.values() for complaint in page]
+    )
+    return {
+        customer_id: [ComplaintView(complaint=c, feedback=feedback[c.feedback_id]) for c in page]
+        for customer_id, page in pages.items()
+    }
 
 
 async def assign(

@@ -13,8 +13,11 @@ from feedback.experience.cursors import decode_time_cursor, encode_time_cursor
 from feedback.experience.models import Channel, FeedbackResponse
 from feedback.experience.schemas import (
     TOUCHPOINT_PATTERN,
+    CustomerScoresBatch,
+    CustomerScoresPublic,
     FeedbackCreate,
     FeedbackPage,
+    FeedbackPageBatch,
     FeedbackPublic,
     Instant,
     SentimentLabelName,
@@ -25,12 +28,28 @@ router = APIRouter(tags=["feedback"], responses=problem_responses(401, 403))
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 TouchpointQuery = Annotated[str | None, Query(max_length=60, pattern=TOUCHPOINT_PATTERN)]
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[
+    list[uuid.UUID],
+    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+]
+BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _page(rows: list[FeedbackResponse], limit: int) -> FeedbackPage:
     page = rows[:limit]
     next_cursor = encode_time_cursor(page[-1].received_at, page[-1].id) if len(rows) > limit else None
     return FeedbackPage(items=[FeedbackPublic.of(r) for r in page], next_cursor=next_cursor)
+
+
+def _scores(scores: service.CustomerScores) -> CustomerScoresPublic:
+    return CustomerScoresPublic(
+        latest_nps=scores.latest_nps,
+        latest_nps_at=scores.latest_nps_at,
+        nps_responses=scores.nps_responses,
+        average_csat=scores.average_csat,
+        csat_responses=scores.csat_responses,
+    )
 
 
 @router.post(
@@ -118,3 +137,41 @@ async def list_customer_feedback(
         session, customer_id=customer_id, after=decode_time_cursor(after), limit=limit + 1
     )
     return _page(rows, limit)
+
+
+@router.get(
+    "/v1/customers:feedback",
+    summary="The first page of each customer's feedback, newest first (staff; one query for the batch)",
+    description="For the gateway's loaders: each page is the one `/v1/customers/{id}/feedback` gives "
+    "with the same `limit`, and its `next_cursor` continues there as `after`.",
+    responses=problem_responses(422),
+)
+async def customers_feedback(
+    session: SessionDep, _: CurrentStaff, ids: BatchIds, limit: BatchLimit = 10
+) -> FeedbackPageBatch:
+    pages = await service.feedback_of_customers(session, ids, limit=limit + 1)
+    return FeedbackPageBatch(
+        items={str(customer_id): _page(rows, limit) for customer_id, rows in pages.items()}
+    )
+
+
+@router.get(
+    "/v1/customers:scores",
+    summary="Each customer's NPS and CSAT summary (staff; one query for the batch)",
+    responses=problem_responses(422),
+)
+async def customers_scores(session: SessionDep, _: CurrentStaff, ids: BatchIds) -> CustomerScoresBatch:
+    found = await service.customer_scores(session, ids)
+    return CustomerScoresBatch(items={str(customer_id): _scores(s) for customer_id, s in found.items()})
+
+
+@router.get(
+    "/v1/customers/{customer_id}/scores",
+    summary="A customer's NPS and CSAT summary (staff or self)",
+    responses=problem_responses(422),
+)
+async def customer_scores(
+    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> CustomerScoresPublic:
+    ensure_staff_or_self(principal, customer_id)
+    return _scores((await service.customer_scores(session, [customer_id]))[customer_id])

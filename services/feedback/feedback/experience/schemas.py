@@ -93,3 +93,25 @@ class FeedbackPublic(BaseModel):
 class FeedbackPage(BaseModel):
     items: list[FeedbackPublic]
     next_cursor: str | None = None
+
+
+class FeedbackPageBatch(BaseModel):
+    """The first page of each requested customer's feedback, keyed by customer id."""
+
+    items: dict[str, FeedbackPage] = Field(
+        description="Every requested customer; continue one with `/v1/customers/{id}/feedback?after=`."
+    )
+
+
+class CustomerScoresPublic(BaseModel):
+    """What a customer's NPS and CSAT answers add up to (complaints and comments are not scores)."""
+
+    latest_nps: int | None = Field(description="Their most recent NPS (0-10); null without one.")
+    latest_nps_at: datetime | None = Field(description="When they gave it.")
+    nps_responses: int
+    average_csat: float | None = Field(description="Mean CSAT (1-5, three decimals); null without CSAT.")
+    csat_responses: int
+
+
+class CustomerScoresBatch(BaseModel):
+    items: dict[str, CustomerScoresPublic] = Field(description="Every requested customer.")

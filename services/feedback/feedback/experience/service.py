@@ -21,12 +21,12 @@ from feedback.database import metadata
 from feedback.experience import repository
 from feedback.experience.errors import FeedbackNotFound
 from feedback.experience.models import FeedbackKind, FeedbackResponse
-from feedback.experience.repository import CustomerSignals, WindowCounts
+from feedback.experience.repository import CustomerScores, CustomerSignals, WindowCounts
 from feedback.experience.schemas import FeedbackCreate
 from feedback.sentiment import service as sentiment
 from feedback.settings import FeedbackSettings
 
-__all__ = ["CustomerSignals", "WindowCounts"]
+__all__ = ["CustomerScores", "CustomerSignals", "WindowCounts"]
 
 PRODUCER = "feedback"
 NPS_DETRACTOR_MAX = 6
@@ -212,6 +212,25 @@ async def list_feedback(
         after=after,
         limit=limit,
     )
+
+
+async def feedback_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, list[FeedbackResponse]]:
+    """The first ``limit`` responses of each customer, in :func:`list_feedback` order (newest first),
+    for a batch of customers at once (the gateway's loaders); every requested customer is a key."""
+    return await repository.first_pages_of_customers(
+        session, list(dict.fromkeys(customer_ids)), per_customer=limit
+    )
+
+
+async def customer_scores(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerScores]:
+    """Each customer's latest NPS, NPS answers, mean CSAT and CSAT answers (zero counts for one who
+    gave none); every requested customer is a key. Erased feedback belongs to no one and counts for no
+    one; complaints and comments are not scores."""
+    return await repository.customer_scores(session, list(dict.fromkeys(customer_ids)))
 
 
 async def touchpoints_in_range(

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, func, literal, select, text, tuple_, update
+from sqlalchemy import ARRAY, Uuid, func, literal, select, text, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from crm_common.db import any_of
@@ -99,6 +100,41 @@ async def list_ideas(
         statement = statement.where(tuple_(key, col(Idea.id)) < tuple_(literal(after[0]), literal(after[1])))
     statement = statement.order_by(key.desc(), col(Idea.id).desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+async def newest_by_authors(
+    session: AsyncSession, author_ids: Sequence[uuid.UUID], *, per_author: int, moderation_state: str
+) -> dict[uuid.UUID, list[Idea]]:
+    """The first ``per_author`` ideas of each author as :func:`list_ideas` lists them by ``author_id``
+    in ``newest`` order (in that moderation state, merged ones left out), for a whole batch in one
+    statement (a LATERAL page per author over ``ix_idea_author_id``)."""
+    pages: dict[uuid.UUID, list[Idea]] = {author_id: [] for author_id in author_ids}
+    if not pages:
+        return pages
+    requested = select(func.unnest(literal(list(pages), ARRAY(Uuid()))).label("author_id")).subquery(
+        "requested"
+    )
+    key = SORT_KEYS["newest"]
+    page = (
+        select(Idea)
+        .where(
+            col(Idea.author_id) == requested.c.author_id,
+            col(Idea.moderation_state) == moderation_state,
+            col(Idea.merged_into_id).is_(None),
+        )
+        .order_by(key.desc(), col(Idea.id).desc())
+        .limit(per_author)
+        .lateral("page")
+    )
+    statement = (
+        select(aliased(Idea, page))
+        .select_from(requested.join(page, true()))
+        .order_by(page.c.author_id, page.c.created_at.desc(), page.c.id.desc())
+    )
+    for idea in (await session.execute(statement)).scalars():
+        assert idea.author_id is not None  # matched on it
+        pages[idea.author_id].append(idea)
+    return pages
 
 
 async def similar(

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from crm_common.auth import CurrentCustomer, CurrentPrincipal, Principal, Role, require_roles
+from crm_common.auth import CurrentCustomer, CurrentPrincipal, CurrentStaff, Principal, Role, require_roles
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
@@ -14,6 +14,7 @@ from feedback.ideas.schemas import (
     FollowPublic,
     IdeaCreate,
     IdeaPage,
+    IdeaPageBatch,
     IdeaPublic,
     IdeaSort,
     IdeaSubmitted,
@@ -27,6 +28,10 @@ from feedback.ideas.schemas import (
 router = APIRouter(tags=["ideas"], responses=problem_responses(401, 403))
 
 Steward = Annotated[Principal, require_roles(Role.ADMIN, Role.AGENT)]
+MAX_BATCH_IDS = 200
+ModerationStateQuery = Annotated[
+    str | None, Query(pattern=r"^(pending|published|hidden|rejected)$", description="Staff only.")
+]
 
 
 def _reader(principal: Principal) -> Principal:
@@ -88,9 +93,7 @@ async def list_ideas(
     tag: Annotated[Slug | None, Query()] = None,
     board: Annotated[Slug | None, Query()] = None,
     author_id: uuid.UUID | None = None,
-    moderation_state: Annotated[
-        str | None, Query(pattern=r"^(pending|published|hidden|rejected)$", description="Staff only.")
-    ] = None,
+    moderation_state: ModerationStateQuery = None,
     after: Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> IdeaPage:
@@ -138,6 +141,41 @@ async def get_ideas(
     ideas = await service.get_many(session, ids, principal)
     my_votes = await service.my_votes(session, principal, [idea.id for idea in ideas])
     return [_public(idea, principal, my_votes) for idea in ideas]
+
+
+@router.get(
+    "/v1/customers:ideas",
+    summary="The first page of ideas each customer authored, newest first (staff; one query for the batch)",
+    description="For the gateway's loaders: each page is the one `/v1/ideas?author_id={id}&sort=newest` "
+    "gives with the same `limit` and `moderation_state` (published by default; merged ideas left out), "
+    "and its `next_cursor` continues there as `after`.",
+    responses=problem_responses(422),
+)
+async def customers_ideas(
+    session: SessionDep,
+    principal: CurrentStaff,
+    ids: Annotated[
+        list[uuid.UUID],
+        Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+    ],
+    moderation_state: ModerationStateQuery = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per customer.")] = 10,
+) -> IdeaPageBatch:
+    listings = await service.newest_by_authors(
+        session, principal, ids, limit=limit, moderation_state=moderation_state
+    )
+    my_votes = await service.my_votes(
+        session, principal, [idea.id for listing in listings.values() for idea in listing.ideas]
+    )
+    return IdeaPageBatch(
+        items={
+            str(author_id): IdeaPage(
+                items=[_public(idea, principal, my_votes) for idea in listing.ideas],
+                next_cursor=listing.next_cursor,
+            )
+            for author_id, listing in listings.items()
+        }
+    )
 
 
 @router.get("/v1/ideas/{idea_id}", responses=problem_responses(404))

@@ -97,3 +97,12 @@ class StatusChangePublic(BaseModel):
 class FollowPublic(BaseModel):
     idea_id: uuid.UUID
     following: bool
+
+
+class IdeaPageBatch(BaseModel):
+    """The first page of ideas each requested customer authored, newest first, keyed by customer id."""
+
+    items: dict[str, IdeaPage] = Field(
+        description="Every requested customer; continue one with "
+        "`/v1/ideas?author_id={id}&sort=newest&after=` (and the same `moderation_state`)."
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -383,13 +384,39 @@ async def list_ideas(
         author_id=author_id,
         moderation_state=moderation_state or "published",
     )
-    next_cursor = None
-    if len(ideas) > limit:
-        ideas = ideas[:limit]
-        last = ideas[-1]
-        value: Any = {"top": last.top_score, "trending": last.trending_score, "newest": last.created_at}[sort]
-        next_cursor = encode_cursor({"s": sort, "k": value, "id": str(last.id)})
-    return IdeaListing(ideas=ideas, next_cursor=next_cursor)
+    return _listing(ideas, limit, sort)
+
+
+async def newest_by_authors(
+    session: AsyncSession,
+    principal: Principal,
+    author_ids: Sequence[uuid.UUID],
+    *,
+    limit: int,
+    moderation_state: str | None = None,
+) -> dict[uuid.UUID, IdeaListing]:
+    """The first page of each author's ideas as :func:`list_ideas` gives it with ``author_id`` and
+    ``sort="newest"`` (the same visibility; its cursor continues there), for a batch of authors in one
+    query (the gateway's loaders); every requested author is a key."""
+    if not principal.is_staff:
+        moderation_state = "published"
+    pages = await repository.newest_by_authors(
+        session,
+        list(dict.fromkeys(author_ids)),
+        per_author=limit + 1,
+        moderation_state=moderation_state or "published",
+    )
+    return {author_id: _listing(ideas, limit, "newest") for author_id, ideas in pages.items()}
+
+
+def _listing(ideas: list[Idea], limit: int, sort: str) -> IdeaListing:
+    """The first ``limit`` of ``ideas`` (fetched one over) and the cursor after them, if more follow."""
+    if len(ideas) <= limit:
+        return IdeaListing(ideas=ideas, next_cursor=None)
+    ideas = ideas[:limit]
+    last = ideas[-1]
+    value: Any = {"top": last.top_score, "trending": last.trending_score, "newest": last.created_at}[sort]
+    return IdeaListing(ideas=ideas, next_cursor=encode_cursor({"s": sort, "k": value, "id": str(last.id)}))
 
 
 def _cursor_key(sort: str, key: dict[str, Any]) -> tuple[Any, uuid.UUID]:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Uuid, select, text, tuple_
+from sqlalchemy import ARRAY, Row, Uuid, func, literal, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from crm_common.db import any_of
@@ -156,3 +157,31 @@ async def votes_of_customer(
         statement = statement.where(tuple_(col(Vote.cast_at), col(Vote.idea_id)) < tuple_(*after))
     statement = statement.order_by(col(Vote.cast_at).desc(), col(Vote.idea_id).desc()).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+async def first_votes_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, per_customer: int
+) -> dict[uuid.UUID, list[Vote]]:
+    """The first ``per_customer`` votes of each customer in :func:`votes_of_customer` order (newest
+    first, by (cast_at, idea_id)), for a whole batch in one statement (a LATERAL page per customer)."""
+    pages: dict[uuid.UUID, list[Vote]] = {customer_id: [] for customer_id in customer_ids}
+    if not pages:
+        return pages
+    requested = select(func.unnest(literal(list(pages), ARRAY(Uuid()))).label("customer_id")).subquery(
+        "requested"
+    )
+    page = (
+        select(Vote)
+        .where(col(Vote.customer_id) == requested.c.customer_id)
+        .order_by(col(Vote.cast_at).desc(), col(Vote.idea_id).desc())
+        .limit(per_customer)
+        .lateral("page")
+    )
+    statement = (
+        select(aliased(Vote, page))
+        .select_from(requested.join(page, true()))
+        .order_by(page.c.customer_id, page.c.cast_at.desc(), page.c.idea_id.desc())
+    )
+    for vote in (await session.execute(statement)).scalars():
+        pages[vote.customer_id].append(vote)
+    return pages

@@ -3,14 +3,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from crm_common.auth import CurrentCustomer, CurrentPrincipal, ensure_staff_or_self
+from crm_common.auth import CurrentCustomer, CurrentPrincipal, CurrentStaff, ensure_staff_or_self
 from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.votes import service
-from feedback.votes.schemas import VotePage, VotePublic, VoteSet, VoteState
+from feedback.votes.models import Vote
+from feedback.votes.schemas import VotePage, VotePageBatch, VotePublic, VoteSet, VoteState
 
 router = APIRouter(tags=["votes"], responses=problem_responses(401, 403))
+
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[
+    list[uuid.UUID],
+    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
+]
+BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _state(outcome: service.VoteOutcome) -> VoteState:
@@ -62,6 +70,26 @@ async def customer_votes(
 ) -> VotePage:
     ensure_staff_or_self(principal, customer_id)
     votes, next_cursor = await service.votes_of_customer(session, customer_id, limit=limit, after=after)
+    return _page(votes, next_cursor)
+
+
+@router.get(
+    "/v1/customers:votes",
+    summary="The first page of each customer's votes, newest first (staff; one query for the batch)",
+    description="For the gateway's loaders: each page is the one `/v1/customers/{id}/votes` gives "
+    "with the same `limit`, and its `next_cursor` continues there as `after`.",
+    responses=problem_responses(422),
+)
+async def customers_votes(
+    session: SessionDep, _: CurrentStaff, ids: BatchIds, limit: BatchLimit = 10
+) -> VotePageBatch:
+    pages = await service.votes_of_customers(session, ids, limit=limit)
+    return VotePageBatch(
+        items={str(customer_id): _page(votes, cursor) for customer_id, (votes, cursor) in pages.items()}
+    )
+
+
+def _page(votes: list[Vote], next_cursor: str | None) -> VotePage:
     return VotePage(
         items=[
             VotePublic(

@@ -34,3 +34,11 @@ class VotePublic(BaseModel):
 class VotePage(BaseModel):
     items: list[VotePublic]
     next_cursor: str | None = None
+
+
+class VotePageBatch(BaseModel):
+    """The first page of each requested customer's votes, keyed by customer id."""
+
+    items: dict[str, VotePage] = Field(
+        description="Every requested customer; continue one with `/v1/customers/{id}/votes?after=`."
+    )

@@ -9,6 +9,7 @@ other.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -133,11 +134,26 @@ async def votes_of_customer(
     if key is not None:
         after_key = _vote_cursor(key)
     votes = await repository.votes_of_customer(session, customer_id, limit=limit + 1, after=after_key)
-    next_cursor = None
-    if len(votes) > limit:
-        votes = votes[:limit]
-        next_cursor = encode_cursor({"at": votes[-1].cast_at.isoformat(), "idea": str(votes[-1].idea_id)})
-    return votes, next_cursor
+    return _page(votes, limit)
+
+
+async def votes_of_customers(
+    session: AsyncSession, customer_ids: Sequence[uuid.UUID], *, limit: int
+) -> dict[uuid.UUID, tuple[list[Vote], str | None]]:
+    """The first page of each customer's votes as :func:`votes_of_customer` gives it (its cursor
+    continues there), for a batch of customers in one query; every requested customer is a key."""
+    pages = await repository.first_votes_of_customers(
+        session, list(dict.fromkeys(customer_ids)), per_customer=limit + 1
+    )
+    return {customer_id: _page(votes, limit) for customer_id, votes in pages.items()}
+
+
+def _page(votes: list[Vote], limit: int) -> tuple[list[Vote], str | None]:
+    """The first ``limit`` of ``votes`` (fetched one over) and the cursor after them, if more follow."""
+    if len(votes) <= limit:
+        return votes, None
+    votes = votes[:limit]
+    return votes, encode_cursor({"at": votes[-1].cast_at.isoformat(), "idea": str(votes[-1].idea_id)})
 
 
 def _vote_cursor(key: dict[str, Any]) -> tuple[datetime, uuid.UUID]:

@@ -41,3 +41,10 @@ class ConsentPublic(BaseModel):
     source: str
     actor: str
     changed_at: datetime
+
+
+class ConsentsBatch(BaseModel):
+    items: dict[str, list[ConsentPublic]] = Field(
+        description="Requested id → the current consents of the customer it resolves to "
+        "(as `GET /v1/customers/{id}/consents`). Unknown ids are absent."
+    )

@@ -45,6 +45,18 @@ async def survivors_of(
     return {row[0]: row[1] for row in rows}
 
 
+async def identifiers_of_many(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> list[Identifier]:
+    """The identifiers of these customers, per customer in the order of ``identifiers.of_customer``."""
+    if not customer_ids:
+        return []
+    statement = (
+        select(Identifier)
+        .where(any_of(col(Identifier.customer_id), customer_ids, Uuid()))
+        .order_by(col(Identifier.customer_id), col(Identifier.type), col(Identifier.value))
+    )
+    return list((await session.execute(statement)).scalars())
+
+
 async def insert_customers(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(table_of(Customer)), rows)

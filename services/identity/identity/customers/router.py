@@ -9,28 +9,44 @@ from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.pagination import decode_cursor, encode_cursor
 from crm_common.validation import NO_CONTROL_CHARACTERS
+from identity.consents import service as consents
+from identity.consents.schemas import ConsentPublic, ConsentsBatch
 from identity.customers import service
 from identity.customers.errors import CustomerNotFound
+from identity.customers.models import Customer
+from identity.customers.profile import GoldenValue
 from identity.customers.schemas import (
     CustomerBatch,
     CustomerPage,
     CustomerPublic,
+    CustomerPublicBatch,
     CustomerSummary,
     IdentifierPublic,
     ProfileField,
 )
 from identity.erasure import service as erasure
+from identity.identifiers.models import Identifier
 from identity.identifiers.normalize import IdentifierRejected, normalize_identifier
 from identity.merges import service as merges
-from identity.merges.schemas import MergePublic
+from identity.merges.schemas import MergeHistoryBatch, MergePublic
 from identity.settings import IdentitySettings
 from identity.timeline import service as timeline
-from identity.timeline.models import Channel
-from identity.timeline.schemas import TimelinePage, TouchpointPublic
+from identity.timeline.models import Channel, Touchpoint
+from identity.timeline.schemas import TimelineBatch, TimelinePage, TouchpointPublic
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem_responses(401, 403))
 
 MAX_BATCH_IDS = 500
+# The gateway's DataLoaders batch per field; 200 keeps a batch of full records (or first pages) bounded.
+MAX_LOADER_IDS = 200
+LoaderIds = Annotated[
+    list[uuid.UUID],
+    Query(
+        min_length=1,
+        max_length=MAX_LOADER_IDS,
+        description=f"Repeat for each customer (`?ids=a&ids=b`), 1..{MAX_LOADER_IDS}; duplicates are fine.",
+    ),
+]
 Admin = Annotated[Principal, require_roles(Role.ADMIN)]
 
 
@@ -63,18 +79,40 @@ async def customer_public(
 ) -> CustomerPublic:
     customer = resolved.customer
     profile = (await service.golden_profiles(session, [customer.id], settings))[customer.id]
+    return _customer_public(
+        customer, resolved.requested_id, profile, await service.identifiers_of(session, customer.id)
+    )
+
+
+def _customer_public(
+    customer: Customer,
+    requested_id: uuid.UUID,
+    profile: dict[str, GoldenValue],
+    identifiers: list[Identifier],
+) -> CustomerPublic:
     return CustomerPublic(
         id=customer.id,
         display_name=customer.display_name,
         status=customer.status,
-        resolved_from=resolved.requested_id if resolved.resolved_from_merge else None,
+        resolved_from=requested_id if customer.id != requested_id else None,
         profile={field: ProfileField.of(value) for field, value in sorted(profile.items())},
-        identifiers=[
-            IdentifierPublic.model_validate(i, from_attributes=True)
-            for i in await service.identifiers_of(session, customer.id)
-        ],
+        identifiers=[IdentifierPublic.model_validate(i, from_attributes=True) for i in identifiers],
         created_at=customer.created_at,
         updated_at=customer.updated_at,
+    )
+
+
+def _timeline_page(rows: list[Touchpoint], limit: int) -> TimelinePage:
+    """A page out of up to ``limit + 1`` rows; the extra row only says that there is a next page."""
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor({"at": page[-1].occurred_at.isoformat(), "id": str(page[-1].id)})
+        if len(rows) > limit
+        else None
+    )
+    return TimelinePage(
+        items=[TouchpointPublic.model_validate(t, from_attributes=True) for t in page],
+        next_cursor=next_cursor,
     )
 
 
@@ -91,6 +129,96 @@ async def get_customers(
             for requested, c in found.items()
         },
         missing=[i for i in dict.fromkeys(ids) if i not in found],
+    )
+
+
+# Batch reads for the gateway's per-request DataLoaders. Each answers for the whole batch in a fixed
+# number of queries, keyed by the id as requested (a merged-away id maps to its survivor's data).
+# The ':' keeps these paths apart from /{customer_id} (no '/' to match a path segment on).
+
+
+@router.get(
+    ":batch",
+    summary="Full customers by ids (for DataLoaders): four queries for the whole batch",
+    responses=problem_responses(422),
+)
+async def get_customers_batch(
+    request: Request, session: SessionDep, _: CurrentStaff, ids: LoaderIds
+) -> CustomerPublicBatch:
+    found = await service.get_customers(session, ids)
+    survivor_ids = list(dict.fromkeys(c.id for c in found.values()))
+    settings = _settings(request)
+    profiles = await service.golden_profiles(session, survivor_ids, settings)
+    identifiers = await service.identifiers_of_customers(session, survivor_ids)
+    return CustomerPublicBatch(
+        items={
+            str(requested): _customer_public(c, requested, profiles[c.id], identifiers[c.id])
+            for requested, c in found.items()
+        },
+        missing=[i for i in dict.fromkeys(ids) if i not in found],
+    )
+
+
+@router.get(
+    ":timelines",
+    summary="First timeline page of each customer (for DataLoaders): one query for the touchpoints",
+    responses=problem_responses(422),
+)
+async def get_timelines_batch(
+    session: SessionDep,
+    _: CurrentStaff,
+    ids: LoaderIds,
+    channel: Annotated[list[Channel] | None, Query()] = None,
+    type: Annotated[list[str] | None, Query(max_length=20)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Touchpoints per customer.")] = 20,
+) -> TimelineBatch:
+    found = await service.get_customers(session, ids)
+    pages = await timeline.first_pages(
+        session,
+        [c.id for c in found.values()],
+        channels=[c.value for c in channel] if channel else None,
+        types=type,
+        since=since,
+        until=until,
+        limit=limit + 1,
+    )
+    return TimelineBatch(
+        items={str(requested): _timeline_page(pages[c.id], limit) for requested, c in found.items()}
+    )
+
+
+@router.get(
+    ":merges",
+    summary="Merge history of each id (for DataLoaders): one query for the whole batch",
+    responses=problem_responses(422),
+)
+async def get_merge_histories_batch(
+    session: SessionDep, _: CurrentStaff, ids: LoaderIds
+) -> MergeHistoryBatch:
+    histories = await merges.histories(session, ids)
+    return MergeHistoryBatch(
+        items={
+            str(requested): [MergePublic.model_validate(m, from_attributes=True) for m in history]
+            for requested, history in histories.items()
+        }
+    )
+
+
+@router.get(
+    ":consents",
+    summary="Current consents of each customer (for DataLoaders): one query for the consents",
+    responses=problem_responses(422),
+)
+async def get_consents_batch(session: SessionDep, _: CurrentStaff, ids: LoaderIds) -> ConsentsBatch:
+    found = await service.get_customers(session, ids)
+    current = await consents.current_of_customers(session, [c.id for c in found.values()])
+    return ConsentsBatch(
+        items={
+            str(requested): [ConsentPublic.model_validate(row, from_attributes=True) for row in current[c.id]]
+            for requested, c in found.items()
+        }
     )
 
 
@@ -173,16 +301,20 @@ async def get_timeline(
         after=position,
         limit=limit + 1,
     )
-    page = rows[:limit]
-    next_cursor = (
-        encode_cursor({"at": page[-1].occurred_at.isoformat(), "id": str(page[-1].id)})
-        if len(rows) > limit
-        else None
-    )
-    return TimelinePage(
-        items=[TouchpointPublic.model_validate(t, from_attributes=True) for t in page],
-        next_cursor=next_cursor,
-    )
+    return _timeline_page(rows, limit)
+
+
+@router.get(
+    "/{customer_id}/consents",
+    summary="Current consents per channel and purpose (staff, or the customer itself)",
+    responses=problem_responses(404),
+)
+async def get_customer_consents(
+    customer_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> list[ConsentPublic]:
+    resolved = await _authorize(session, principal, customer_id)
+    rows = await consents.current(session, resolved.customer.id)
+    return [ConsentPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.get("/{customer_id}/merges", summary="Merge history (as survivor or as merged)")

@@ -56,3 +56,10 @@ class CustomerBatch(BaseModel):
 class CustomerPage(BaseModel):
     items: list[CustomerSummary]
     next_cursor: str | None = None
+
+
+class CustomerPublicBatch(BaseModel):
+    items: dict[str, CustomerPublic] = Field(
+        description="Requested id → the full customer it resolves to (as `GET /v1/customers/{id}`)."
+    )
+    missing: list[uuid.UUID] = Field(description="Requested ids that match no customer (or an erased one).")

@@ -60,3 +60,10 @@ class ConflictResolution(BaseModel):
 class ConflictResolved(BaseModel):
     conflict: ConflictPublic
     merge: MergePublic | None
+
+
+class MergeHistoryBatch(BaseModel):
+    items: dict[str, list[MergePublic]] = Field(
+        description="Requested id → its merge history (as `GET /v1/customers/{id}/merges`); "
+        "every requested id is a key, an empty list when it took part in no merge."
+    )

@@ -163,6 +163,19 @@ async def history(session: AsyncSession, customer_id: uuid.UUID) -> list[Merge]:
     return await repository.merges_of(session, [customer_id])
 
 
+async def histories(session: AsyncSession, customer_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Merge]]:
+    """``history`` of each id (merges it took part in as survivor or as merged, newest first), one
+    query for the whole batch; an id that took part in none maps to an empty list."""
+    found: dict[uuid.UUID, list[Merge]] = {customer_id: [] for customer_id in customer_ids}
+    if not found:
+        return found
+    for merge in await repository.merges_of(session, list(found)):
+        for customer_id in dict.fromkeys((merge.survivor_id, merge.merged_id)):
+            if customer_id in found:
+                found[customer_id].append(merge)
+    return found
+
+
 async def list_conflicts(
     session: AsyncSession, *, status: str | None, after: tuple[str, str] | None, limit: int
 ) -> list[MergeConflict]:

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TouchpointPublic(BaseModel):
@@ -19,3 +19,10 @@ class TouchpointPublic(BaseModel):
 class TimelinePage(BaseModel):
     items: list[TouchpointPublic]
     next_cursor: str | None = None
+
+
+class TimelineBatch(BaseModel):
+    items: dict[str, TimelinePage] = Field(
+        description="Requested id → the first page of the timeline of the customer it resolves to; "
+        "continue with `GET /v1/customers/{id}/timeline?after=<next_cursor>`. Unknown ids are absent."
+    )

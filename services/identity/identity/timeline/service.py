@@ -1,6 +1,7 @@
 """The customer's timeline across channels, newest first."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,29 @@ async def timeline(
         since=since,
         until=until,
         after=after,
+        limit=limit,
+    )
+
+
+async def first_pages(
+    session: AsyncSession,
+    customer_ids: Sequence[uuid.UUID],
+    *,
+    channels: list[str] | None,
+    types: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> dict[uuid.UUID, list[Touchpoint]]:
+    """Each customer's newest ``limit`` touchpoints matching the filters (what ``timeline`` returns
+    without ``after``), one query for any number of customers; every given id is a key."""
+    return await repository.first_pages(
+        session,
+        list(dict.fromkeys(customer_ids)),
+        channels=channels,
+        types=types,
+        since=since,
+        until=until,
         limit=limit,
     )
 
