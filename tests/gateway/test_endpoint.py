@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -5,6 +6,7 @@ from starlette.types import Receive, Scope, Send
 
 from crm_common.auth import Role, TokenSigner
 from crm_common.settings import DEV_JWT_SECRET
+from gateway.endpoint import response_media_type
 from gateway.schema import MAX_ALIASES
 from gateway.schema.errors import MASKED_MESSAGE
 from gateway.settings import GatewaySettings
@@ -154,13 +156,166 @@ async def test_graphql_answers_carry_the_request_id(gateway_alone: Gateway) -> N
     assert response.headers["x-request-id"] == "echo-check"
 
 
-async def test_queries_over_get_are_refused() -> None:
-    async with running_gateway({}, production_settings()) as gateway:
-        response = await gateway.client.get(
-            "/graphql",
-            params={"query": "{ platform { name } }"},
-            headers={**PRODUCTION_ADMIN, "Accept": "application/json"},
-        )
+async def test_query_over_get_runs_with_its_variables_and_operation_name(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.get(
+        "/graphql",
+        params={
+            "query": "query First($skip: Boolean!) { a: __typename @skip(if: $skip) } "
+            "query Second { b: __typename }",
+            "variables": json.dumps({"skip": False}),
+            "operationName": "First",
+        },
+        headers={**ADMIN, "Accept": "application/json"},
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"data": {"a": "Query"}}
+
+
+async def test_mutation_over_get_is_405_and_runs_nothing(gateway: Gateway) -> None:
+    response = await gateway.client.get(
+        "/graphql",
+        params={"query": "mutation { __typename }"},
+        headers={**ADMIN, "Accept": "application/json"},
+    )
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert gateway.requests_sent() == []
+
+
+async def test_query_over_get_needs_a_token(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.get("/graphql", params={"query": "{ __typename }"})
+
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_subscription_without_a_stream_is_refused(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.query(
+        'subscription { ideaVotes(ideaId: "6f1c3c1e-58a4-4a53-9d5c-1f0a3f0a2b7e") { upCount } }'
+    )
 
     assert response.status_code == 400
-    assert "platform" not in response.text
+    assert "WebSocket" in response.json()["errors"][0]["message"]
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+async def test_graphql_response_json_is_answered_in_that_media_type(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={**ADMIN, "Accept": GRAPHQL_RESPONSE}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param('{ customer(id: "', id="syntax"),
+        pytest.param("{ customer(id: $id) { nickname } }", id="invalid"),
+    ],
+)
+async def test_document_failing_before_execution_is_400_without_data_for_graphql_response_json(
+    gateway: Gateway, query: str
+) -> None:
+    response = await gateway.client.post(
+        "/graphql", json={"query": query}, headers={**ADMIN, "Accept": GRAPHQL_RESPONSE}
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"]
+    assert gateway.requests_sent() == []
+
+
+async def test_variables_that_do_not_fit_are_400_for_graphql_response_json(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.post(
+        "/graphql",
+        json={"query": "query($id: UUID!) { customer(id: $id) { id } }", "variables": {"id": "nope"}},
+        headers={**ADMIN, "Accept": GRAPHQL_RESPONSE},
+    )
+
+    assert response.status_code == 400
+    assert "data" not in response.json()
+
+
+async def test_document_failing_validation_is_200_for_legacy_json(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.post(
+        "/graphql",
+        json={"query": "{ nickname }"},
+        headers={**ADMIN, "Accept": f"{GRAPHQL_RESPONSE};q=0.5, application/json"},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["data"] is None
+
+
+async def test_partly_failed_execution_is_200_for_graphql_response_json() -> None:
+    async with running_gateway({"identity": crashing_service}) as gateway:
+        response = await gateway.client.post(
+            "/graphql",
+            json={"query": '{ customer(id: "6f1c3c1e-58a4-4a53-9d5c-1f0a3f0a2b7e") { id } }'},
+            headers={**ADMIN, "Accept": GRAPHQL_RESPONSE},
+        )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] == {"customer": None}
+    assert body["errors"][0]["path"] == ["customer"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("application/json", "application/json"),
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        (f"application/json, {GRAPHQL_RESPONSE}", GRAPHQL_RESPONSE),
+        (f"application/json;q=0.9, {GRAPHQL_RESPONSE};q=0.8", "application/json"),
+        (f"{GRAPHQL_RESPONSE};q=0", "application/json"),
+    ],
+)
+def test_response_media_type_negotiation(accept: str | None, expected: str) -> None:
+    assert response_media_type(accept) == expected
+
+
+async def test_batch_up_to_the_limit_runs_every_operation(gateway_alone: Gateway) -> None:
+    limit = GatewaySettings().max_batch_operations
+    batch = [{"query": f"{{ n{i}: __typename }}"} for i in range(limit)]
+
+    response = await gateway_alone.client.post("/graphql", json=batch, headers=ADMIN)
+
+    assert response.status_code == 200
+    assert response.json() == [{"data": {f"n{i}": "Query"}} for i in range(limit)]
+
+
+async def test_batch_over_the_limit_is_refused_whole_before_any_service_is_called(gateway: Gateway) -> None:
+    limit = GatewaySettings().max_batch_operations
+    query = '{ customer(id: "6f1c3c1e-58a4-4a53-9d5c-1f0a3f0a2b7e") { id } }'
+
+    response = await gateway.client.post("/graphql", json=[{"query": query}] * (limit + 1), headers=ADMIN)
+
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BATCH_LIMIT_EXCEEDED"}
+    assert f"1 to {limit} operations" in error["message"]
+    assert gateway.requests_sent() == []
+
+
+async def test_body_that_is_not_json_is_a_graphql_error(gateway_alone: Gateway) -> None:
+    response = await gateway_alone.client.post(
+        "/graphql", content=b"{not json", headers={**ADMIN, "Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"

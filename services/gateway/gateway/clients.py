@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+import functools
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from crm_common.http import service_client
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+QueryParams = Mapping[str, str | int | float | bool | Sequence[str]]
+
+
+@functools.cache
+def _adapter(into: Any) -> TypeAdapter[Any]:
+    # One adapter per type for the process: building one compiles a validator.
+    return TypeAdapter(into)
 
 
 class ErrorCode(StrEnum):
@@ -38,18 +44,29 @@ class ErrorCode(StrEnum):
     BAD_RESPONSE = "BAD_RESPONSE"
 
 
-class ServiceError(Exception):
-    """A call to one service failed; the fields that needed it resolve to null with this error."""
+class GraphError(Exception):
+    """An expected error of a field: its message is safe to show, ``extensions.code`` says which."""
 
-    def __init__(self, service: str, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
-        self.service = service
         self.code = code
         self.message = message
 
     @property
     def extensions(self) -> dict[str, str]:
         # graphql-core copies an original error's ``extensions`` into the error entry it reports.
+        return {"code": self.code.value}
+
+
+class ServiceError(GraphError):
+    """A call to one service failed; the fields that needed it resolve to null with this error."""
+
+    def __init__(self, service: str, code: ErrorCode, message: str) -> None:
+        super().__init__(code, message)
+        self.service = service
+
+    @property
+    def extensions(self) -> dict[str, str]:
         return {"code": self.code.value, "service": self.service}
 
 
@@ -81,50 +98,51 @@ def _problem_message(response: httpx.Response) -> str | None:
     return message if isinstance(message, str) else None
 
 
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A service refused a write for a reason the caller can fix or must know (4xx other than 401/403)."""
+
+    service: str
+    status: int
+    type: str = field(metadata={"doc": "The problem type's last path segment, e.g. 'conflict'."})
+    message: str
+    fields: tuple[FieldProblem, ...] = ()
+
+    @classmethod
+    def from_response(cls, service: str, response: httpx.Response) -> Rejection:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        listed = body.get("errors")
+        errors: list[Any] = listed if isinstance(listed, list) else []
+        return cls(
+            service=service,
+            status=response.status_code,
+            type=str(body.get("type") or "about:blank").rsplit("/", 1)[-1],
+            message=_problem_message(response) or f"{service} answered HTTP {response.status_code}.",
+            fields=tuple(
+                FieldProblem(field=str(e.get("field", "")), message=str(e.get("message", "")))
+                for e in errors
+                if isinstance(e, dict)
+            ),
+        )
+
+
 class ServiceLiveness(BaseModel):
     """A service's ``GET /healthz``."""
 
     status: str
     service: str
     version: str
-
-
-class IdentifierRecord(BaseModel):
-    type: str
-    value: str
-
-
-class CustomerRecord(BaseModel):
-    """Identity's ``GET /v1/customers/{id}`` (fields the gateway does not know are ignored)."""
-
-    id: uuid.UUID
-    display_name: str | None
-    identifiers: list[IdentifierRecord] = []
-    created_at: datetime
-    updated_at: datetime
-
-    @property
-    def email(self) -> str | None:
-        return next((i.value for i in self.identifiers if i.type == "email"), None)
-
-
-class AudienceMemberRecord(BaseModel):
-    """Campaign's ``GET /v1/audience/{customer_id}``: its projection of an identity customer."""
-
-    customer_id: uuid.UUID
-    display_name: str | None
-    email: str | None
-    customer_created_at: datetime
-    projected_at: datetime
-    # Derived by campaign's read model; defaults keep the gateway working against an older campaign.
-    lifecycle_stage: str | None = None
-    value_tier: str | None = None
-    rfm_segment: str | None = None
-    order_count: int = 0
-    last_order_at: datetime | None = None
-    latest_nps: int | None = None
-    advocate_score: float | None = None
-    advocate_tier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +162,27 @@ class ServiceClient:
         self._http = http
         self._token = token
 
-    async def _get(
-        self, path: str, *, as_caller: bool = True, timeout: float | None = None
+    def _headers(self, as_caller: bool) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"} if as_caller and self._token else {}
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: QueryParams | None = None,
+        body: object = None,
+        as_caller: bool = True,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._token}"} if as_caller and self._token else {}
         try:
-            return await self._http.get(
-                path, headers=headers, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+            return await self._http.request(
+                method,
+                path,
+                params=params,
+                json=body,
+                headers=self._headers(as_caller),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
             )
         except httpx.TimeoutException as exc:
             raise ServiceError(
@@ -161,19 +193,44 @@ class ServiceClient:
                 self.service, ErrorCode.UNAVAILABLE, f"{self.service} is unavailable."
             ) from exc
 
-    async def _read(self, path: str, model: type[ModelT], *, as_caller: bool = True) -> ModelT | None:
-        """GET one resource: None when the service answers 404, :class:`ServiceError` on any other failure."""
-        response = await self._get(path, as_caller=as_caller)
-        if response.status_code == 404:
-            return None
-        if not response.is_success:
-            raise _error_from_response(self.service, response)
+    async def _get(
+        self, path: str, *, as_caller: bool = True, timeout: float | None = None
+    ) -> httpx.Response:
+        return await self._send("GET", path, as_caller=as_caller, timeout=timeout)
+
+    def _parse(self, response: httpx.Response, into: type[T]) -> T:
         try:
-            return model.model_validate_json(response.content)
+            validated: T = _adapter(cast(Any, into)).validate_json(response.content)
+            return validated
         except ValidationError as exc:
             raise ServiceError(
                 self.service, ErrorCode.BAD_RESPONSE, f"{self.service} answered with an unexpected body."
             ) from exc
+
+    async def fetch(self, path: str, into: type[T], params: QueryParams | None = None) -> T | None:
+        """GET a resource as the caller: None when the service answers 404, ServiceError otherwise."""
+        response = await self._send("GET", path, params=params)
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise _error_from_response(self.service, response)
+        return self._parse(response, into)
+
+    async def fetch_required(self, path: str, into: type[T], params: QueryParams | None = None) -> T:
+        """GET something that always exists (a list, a batch): a 404 is an error like any other."""
+        response = await self._send("GET", path, params=params)
+        if not response.is_success:
+            raise _error_from_response(self.service, response)
+        return self._parse(response, into)
+
+    async def submit(self, method: str, path: str, body: object, into: type[T]) -> T | Rejection:
+        """A write as the caller. A 4xx the caller can act on comes back as a :class:`Rejection`."""
+        response = await self._send(method, path, body=body)
+        if response.is_success:
+            return self._parse(response, into)
+        if 400 <= response.status_code < 500 and response.status_code not in (401, 403):
+            return Rejection.from_response(self.service, response)
+        raise _error_from_response(self.service, response)
 
     async def is_ready(self, *, timeout: float | None = None) -> bool:
         """The service's ``/readyz`` answered 200 (an unreachable service is simply not ready)."""
@@ -195,7 +252,8 @@ class ServiceClient:
 
     async def _liveness(self) -> ServiceLiveness | None:
         try:
-            return await self._read("/healthz", ServiceLiveness, as_caller=False)
+            response = await self._get("/healthz", as_caller=False)
+            return self._parse(response, ServiceLiveness) if response.is_success else None
         except ServiceError:
             return None
 
@@ -203,17 +261,9 @@ class ServiceClient:
 class IdentityClient(ServiceClient):
     service = "identity"
 
-    async def get_customer(self, customer_id: uuid.UUID) -> CustomerRecord | None:
-        """The customer, or None when identity knows no such id; FORBIDDEN when the caller may not read it."""
-        return await self._read(f"/v1/customers/{customer_id}", CustomerRecord)
-
 
 class CampaignClient(ServiceClient):
     service = "campaign"
-
-    async def get_audience_member(self, customer_id: uuid.UUID) -> AudienceMemberRecord | None:
-        """Campaign's projection of the customer, or None when campaign has not projected them (yet)."""
-        return await self._read(f"/v1/audience/{customer_id}", AudienceMemberRecord)
 
 
 class FeedbackClient(ServiceClient):

@@ -11,6 +11,7 @@ from crm_common.observability import RequestMetrics, install_request_context
 from gateway import VERSION
 from gateway.clients import open_service_pools
 from gateway.endpoint import graphql_router
+from gateway.live import LIVE_SUBJECTS, LiveEvents
 from gateway.operations import SERVICE_NAME, operations_router
 from gateway.settings import GatewaySettings
 
@@ -32,7 +33,19 @@ def create_app(
             settings.service_urls(), timeout=settings.service_timeout_seconds, transports=transports
         ) as pools:
             app.state.service_pools = pools
-            yield
+            # Connects in the background: queries are served while NATS is down, subscriptions fail.
+            live = LiveEvents(
+                settings.nats_url,
+                LIVE_SUBJECTS,
+                queue_size=settings.live_queue_size,
+                reconnect_seconds=settings.nats_reconnect_seconds,
+            )
+            live.start()
+            app.state.live_events = live
+            try:
+                yield
+            finally:
+                await live.close()
 
     app = FastAPI(
         title="CRM GraphQL gateway",

@@ -1,4 +1,6 @@
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from crm_common.settings import PlatformSettings
@@ -18,6 +20,43 @@ class GatewaySettings(PlatformSettings):
         2.0, gt=0, description="Longest wait for one call to a service before its fields resolve as errors."
     )
     max_body_bytes: int = 1_048_576
+    max_batch_operations: int = Field(
+        10,
+        ge=1,
+        description="Most operations one POST may carry as a JSON array; a longer batch is refused whole "
+        "with HTTP 400 before anything runs.",
+    )
+    persisted_queries_path: Path | None = Field(
+        None,
+        description="A JSON object mapping the sha256 hex of each document to the document, as "
+        "`python -m gateway.persisted build` writes it; read once at start-up.",
+    )
+    persisted_queries_only: bool = Field(
+        False,
+        description="Allow-list mode: only documents in persisted_queries_path run, by hash or by their "
+        "exact text (set it in production).",
+    )
+    live_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Events one subscription may have waiting for its client; a client further behind "
+        "has its subscription ended with SUBSCRIBER_TOO_SLOW rather than hold back the others.",
+    )
+    nats_reconnect_seconds: float = Field(
+        1.0, gt=0, description="Pause between attempts to reach NATS for the live events, at start and later."
+    )
+    ws_connection_init_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a new WebSocket may take to send connection_init with its token."
+    )
+    ws_max_subscriptions_per_connection: int = Field(
+        20, ge=1, description="Operations one WebSocket may run at once."
+    )
+
+    @model_validator(mode="after")
+    def _allow_list_needs_a_list(self) -> "GatewaySettings":
+        if self.persisted_queries_only and self.persisted_queries_path is None:
+            raise ValueError("CRM_GATEWAY_PERSISTED_QUERIES_ONLY needs CRM_GATEWAY_PERSISTED_QUERIES_PATH")
+        return self
 
     def service_urls(self) -> dict[str, str]:
         """Base URL of each service behind the graph, by service name."""

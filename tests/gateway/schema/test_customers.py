@@ -1,138 +1,272 @@
+"""The customer at the centre: one query reads what identity, campaign and feedback know."""
+
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
+from crm_common.auth import Role
 from tests.gateway.support import ADMIN, Gateway
-from tests.support import bearer, customer_token
+from tests.support import bearer, customer_token, staff_token
 
-CUSTOMER_QUERY = """
-query Customer($id: UUID!) {
+MARKETER = bearer(staff_token(Role.MARKETER))
+
+CUSTOMER_360 = """
+query Customer360($id: UUID!) {
   customer(id: $id) {
-    id displayName email createdAt
-    campaignAudience {
-      customerId displayName email customerCreatedAt projectedAt lifecycleStage valueTier orderCount
+    id resolvedFrom displayName email phone status createdAt
+    profile { name value source sources }
+    identifiers { type value source }
+    consents { channel purpose granted }
+    timeline(first: 20) {
+      edges { node { channel type occurredAt payload } cursor }
+      pageInfo { hasNextPage endCursor }
     }
+    segments { name enteredAt segment { id memberCount } }
+    messages(first: 10) { nodes { id status } }
+    campaignAudience { lifecycleStage valueTier }
+    lifecycleStage valueTier
+    ideas { nodes { id title upCount } }
+    feedback { nodes { kind nps touchpoint } }
+    complaints { nodes { id status } }
+    experience { latestNps npsResponses averageCsat csatResponses }
+    advocate { score tier }
+    merges { id }
   }
 }
 """
 
 
-async def create_customer(
-    identity_api: httpx.AsyncClient, display_name: str, email: str | None = None
-) -> Any:
-    identifiers = (
-        [{"type": "email", "value": email}]
-        if email
-        else [{"type": "external:test", "value": display_name.replace(" ", "-")}]
+@pytest.fixture
+async def feedback_api(feedback_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=feedback_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as client:
+        yield client
+
+
+@pytest.fixture
+async def campaign_api(campaign_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=campaign_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://campaign") as client:
+        yield client
+
+
+async def identify(
+    identity_api: httpx.AsyncClient, name: str, email: str, *, phone: str | None = None, visits: int = 0
+) -> str:
+    identifiers = [{"type": "email", "value": email}]
+    if phone:
+        identifiers.append({"type": "phone", "value": phone})
+    customer_id: str | None = None
+    for visit in range(max(visits, 1)):
+        body: dict[str, Any] = {"identifiers": identifiers, "traits": {"name": name}, "source": "web"}
+        if visits:
+            body["touchpoint"] = {"channel": "web", "type": "page_view", "payload": {"page": f"/p/{visit}"}}
+        response = await identity_api.post("/v1/identify", json=body, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        customer_id = response.json()["customer_id"]
+    assert customer_id is not None
+    return customer_id
+
+
+async def test_customer_360_joins_the_three_services(
+    gateway: Gateway,
+    identity_api: httpx.AsyncClient,
+    feedback_api: httpx.AsyncClient,
+    campaign_api: httpx.AsyncClient,
+    project_into_campaign: Callable[[str], Awaitable[None]],
+) -> None:
+    customer_id = await identify(
+        identity_api, "Kim Min-jun", "mj@example.com", phone="010-2345-6789", visits=3
     )
-    response = await identity_api.post(
-        "/v1/identify",
-        json={"identifiers": identifiers, "traits": {"name": display_name}, "source": "crm"},
-        headers=ADMIN,
+    me = bearer(customer_token(customer_id))
+    idea = await feedback_api.post(
+        "/v1/ideas", json={"title": "Dark mode for the app", "body": "Evenings are bright."}, headers=me
     )
-    assert response.status_code == 200, response.text
-    customer_id = response.json()["customer_id"]
-    customer = await identity_api.get(f"/v1/customers/{customer_id}", headers=ADMIN)
-    return customer.json()
+    assert idea.status_code == 201, idea.text
+    nps = await feedback_api.post(
+        "/v1/feedback",
+        json={"kind": "nps", "channel": "web", "touchpoint": "checkout", "nps": 9},
+        headers=me,
+    )
+    assert nps.status_code == 201, nps.text
+    await project_into_campaign(customer_id)
+    segment = await campaign_api.post(
+        "/v1/segments",
+        json={"name": "Prospects", "rule": {"field": "lifecycle_stage", "op": "eq", "value": "prospect"}},
+        headers=MARKETER,
+    )
+    assert segment.status_code == 201, segment.text
 
-
-async def test_customer_is_read_from_identity(gateway: Gateway, identity_api: httpx.AsyncClient) -> None:
-    created = await create_customer(identity_api, "Kim Min-jun", "mj@example.com")
-
-    response = await gateway.query(CUSTOMER_QUERY, {"id": created["id"]})
+    response = await gateway.query(CUSTOMER_360, {"id": customer_id})
 
     assert response.status_code == 200
     body = response.json()
-    assert "errors" not in body
+    assert "errors" not in body, body["errors"]
     customer = body["data"]["customer"]
-    assert (customer["id"], customer["displayName"], customer["email"]) == (
-        created["id"],
+    assert (customer["id"], customer["resolvedFrom"], customer["displayName"]) == (
+        customer_id,
+        None,
         "Kim Min-jun",
-        "mj@example.com",
     )
-    assert datetime.fromisoformat(customer["createdAt"]) == datetime.fromisoformat(created["created_at"])
-    assert customer["campaignAudience"] is None  # campaign has not projected the customer yet
+    assert (customer["email"], customer["phone"]) == ("mj@example.com", "+821023456789")
+    assert {(i["type"], i["value"]) for i in customer["identifiers"]} == {
+        ("email", "mj@example.com"),
+        ("phone", "+821023456789"),
+    }
+    assert {"name": "name", "value": "Kim Min-jun", "source": "web", "sources": 1} in customer["profile"]
+    timeline = customer["timeline"]
+    assert [edge["node"]["payload"]["page"] for edge in timeline["edges"]] == ["/p/2", "/p/1", "/p/0"]
+    assert timeline["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+    [membership] = customer["segments"]
+    assert membership["name"] == "Prospects"
+    assert membership["segment"]["id"] == segment.json()["id"]
+    assert customer["messages"] == {"nodes": []}
+    assert (customer["lifecycleStage"], customer["valueTier"]) == ("prospect", "low")
+    assert [i["title"] for i in customer["ideas"]["nodes"]] == ["Dark mode for the app"]
+    assert customer["feedback"]["nodes"] == [{"kind": "nps", "nps": 9, "touchpoint": "checkout"}]
+    assert customer["experience"]["latestNps"] == 9
+    assert customer["experience"]["npsResponses"] == 1
+    assert customer["complaints"] == {"nodes": []}
+    assert customer["merges"] == []
 
 
-async def test_campaign_audience_is_campaigns_projection_of_the_customer(
-    gateway: Gateway,
-    identity_api: httpx.AsyncClient,
-    project_into_campaign: Callable[[str], Awaitable[None]],
+async def test_timeline_pages_continue_from_the_end_cursor(
+    gateway: Gateway, identity_api: httpx.AsyncClient
 ) -> None:
-    created = await create_customer(identity_api, "Lee Ji-eun", "je@example.com")
-    await project_into_campaign(created["id"])
+    customer_id = await identify(identity_api, "Page Turner", "pages@example.com", visits=5)
+    query = """
+    query($id: UUID!, $after: String) {
+      customer(id: $id) { timeline(first: 2, after: $after) {
+        nodes { payload } pageInfo { hasNextPage endCursor } } }
+    }"""
 
-    body = (await gateway.query(CUSTOMER_QUERY, {"id": created["id"]})).json()
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(5):
+        body = (await gateway.query(query, {"id": customer_id, "after": after})).json()
+        assert "errors" not in body, body
+        timeline = body["data"]["customer"]["timeline"]
+        seen += [node["payload"]["page"] for node in timeline["nodes"]]
+        after = timeline["pageInfo"]["endCursor"]
+        if not timeline["pageInfo"]["hasNextPage"]:
+            break
 
-    assert "errors" not in body
-    audience = body["data"]["customer"]["campaignAudience"]
-    assert (audience["customerId"], audience["displayName"], audience["email"]) == (
-        created["id"],
-        "Lee Ji-eun",
-        "je@example.com",
+    assert seen == ["/p/4", "/p/3", "/p/2", "/p/1", "/p/0"]
+    assert after is None
+
+
+async def test_merged_away_id_resolves_to_the_survivor(
+    gateway: Gateway, identity_api: httpx.AsyncClient
+) -> None:
+    survivor = await identify(identity_api, "Survivor Park", "survivor@example.com")
+    merged = await identify(identity_api, "Merged Park", "merged@example.com")
+    merge = await identity_api.post(
+        "/v1/merges", json={"survivor_id": survivor, "merged_id": merged}, headers=ADMIN
     )
-    assert datetime.fromisoformat(audience["customerCreatedAt"]) == datetime.fromisoformat(
-        created["created_at"]
-    )
-    # No orders yet: a prospect in the lowest tier, as the read model derives it.
-    assert (audience["lifecycleStage"], audience["valueTier"], audience["orderCount"]) == (
-        "prospect",
-        "low",
-        0,
-    )
+    assert merge.status_code == 201, merge.text
+
+    body = (
+        await gateway.query(
+            "query($id: UUID!) { customer(id: $id) { id resolvedFrom identifiers { value } merges { id } } }",
+            {"id": merged},
+        )
+    ).json()
+
+    assert "errors" not in body, body
+    customer = body["data"]["customer"]
+    assert (customer["id"], customer["resolvedFrom"]) == (survivor, merged)
+    assert {i["value"] for i in customer["identifiers"]} == {"survivor@example.com", "merged@example.com"}
+    assert [m["id"] for m in customer["merges"]] == [merge.json()["id"]]
+
+
+async def test_erased_customer_is_null_in_every_entry_point(
+    gateway: Gateway, identity_api: httpx.AsyncClient
+) -> None:
+    customer_id = await identify(identity_api, "Erase Me", "erase@example.com")
+    erased = await identity_api.delete(f"/v1/customers/{customer_id}", headers=ADMIN)
+    assert erased.status_code == 204, erased.text
+
+    body = (
+        await gateway.query(
+            """query($id: UUID!) {
+              customer(id: $id) { id }
+              customerByIdentifier(type: "email", value: "erase@example.com") { id }
+              customers(search: "Erase") { nodes { id } }
+            }""",
+            {"id": customer_id},
+        )
+    ).json()
+
+    assert body == {"data": {"customer": None, "customerByIdentifier": None, "customers": {"nodes": []}}}
+
+
+async def test_customer_by_identifier_normalizes_the_value(
+    gateway: Gateway, identity_api: httpx.AsyncClient
+) -> None:
+    customer_id = await identify(identity_api, "Phone Owner", "owner@example.com", phone="010-9876-5432")
+
+    body = (
+        await gateway.query(
+            '{ customerByIdentifier(type: "phone", value: "+82 10 9876 5432") { id displayName } }'
+        )
+    ).json()
+
+    assert body == {"data": {"customerByIdentifier": {"id": customer_id, "displayName": "Phone Owner"}}}
 
 
 async def test_unknown_customer_is_null_without_an_error(gateway: Gateway) -> None:
-    body = (await gateway.query(CUSTOMER_QUERY, {"id": str(uuid.uuid4())})).json()
+    body = (
+        await gateway.query("query($id: UUID!) { customer(id: $id) { id } }", {"id": str(uuid.uuid4())})
+    ).json()
 
     assert body == {"data": {"customer": None}}
 
 
-async def test_customer_token_reads_its_own_customer(
-    gateway: Gateway, identity_api: httpx.AsyncClient
+async def test_me_is_the_customer_of_the_token(
+    gateway: Gateway, identity_api: httpx.AsyncClient, feedback_api: httpx.AsyncClient
 ) -> None:
-    created = await create_customer(identity_api, "Alice Kang")
-    token = bearer(customer_token(created["id"]))
+    customer_id = await identify(identity_api, "Alice Kang", "alice@example.com")
+    token = bearer(customer_token(customer_id))
+    submitted = await feedback_api.post(
+        "/v1/ideas", json={"title": "Gift wrapping", "body": "At checkout, please."}, headers=token
+    )
+    assert submitted.status_code == 201, submitted.text
 
     body = (
         await gateway.query(
-            "query($id: UUID!) { customer(id: $id) { displayName } }", {"id": created["id"]}, headers=token
+            "{ me { id displayName email ideas { nodes { title } } feedback { nodes { id } } } }",
+            headers=token,
         )
     ).json()
 
-    assert body == {"data": {"customer": {"displayName": "Alice Kang"}}}
-
-
-async def test_customer_token_reading_another_customer_gets_forbidden(
-    gateway: Gateway, identity_api: httpx.AsyncClient
-) -> None:
-    other = await create_customer(identity_api, "Bob Yoon")
-    token = bearer(customer_token(uuid.uuid4()))
-
-    body = (await gateway.query(CUSTOMER_QUERY, {"id": other["id"]}, headers=token)).json()
-
-    assert body["data"] == {"customer": None}
-    [error] = body["errors"]
-    assert error["path"] == ["customer"]
-    assert error["extensions"] == {"code": "FORBIDDEN", "service": "identity"}
+    assert body == {
+        "data": {
+            "me": {
+                "id": customer_id,
+                "displayName": "Alice Kang",
+                "email": "alice@example.com",
+                "ideas": {"nodes": [{"title": "Gift wrapping"}]},
+                "feedback": {"nodes": []},
+            }
+        }
+    }
 
 
 async def test_callers_token_and_request_id_are_forwarded_to_the_service(
     gateway: Gateway, identity_api: httpx.AsyncClient
 ) -> None:
-    created = await create_customer(identity_api, "Choi Yuna")
-    token = customer_token(created["id"])
+    customer_id = await identify(identity_api, "Choi Yuna", "yuna@example.com")
+    token = customer_token(customer_id)
 
     headers = {**bearer(token), "X-Request-ID": "gateway-forwarding-check"}
-    await gateway.query(
-        "query($id: UUID!) { customer(id: $id) { id } }", {"id": created["id"]}, headers=headers
-    )
+    await gateway.query("{ me { id } }", headers=headers)
 
     [sent] = gateway.sent["identity"].requests
-    assert sent.url.path == f"/v1/customers/{created['id']}"
+    assert sent.url.path == f"/v1/customers/{customer_id}"
     assert sent.headers["authorization"] == f"Bearer {token}"
     assert sent.headers["x-request-id"] == "gateway-forwarding-check"
 
@@ -140,15 +274,20 @@ async def test_callers_token_and_request_id_are_forwarded_to_the_service(
 async def test_campaign_down_leaves_the_customer_intact_and_names_campaign_in_the_error(
     gateway_without_campaign: Gateway, identity_api: httpx.AsyncClient
 ) -> None:
-    created = await create_customer(identity_api, "Partial Failure", "pf@example.com")
+    customer_id = await identify(identity_api, "Partial Failure", "pf@example.com")
 
-    response = await gateway_without_campaign.query(CUSTOMER_QUERY, {"id": created["id"]})
+    response = await gateway_without_campaign.query(
+        "query($id: UUID!) { customer(id: $id) {"
+        " displayName email segments { name } ideas { nodes { id } } } }",
+        {"id": customer_id},
+    )
 
     assert response.status_code == 200
     body = response.json()
     customer = body["data"]["customer"]
     assert (customer["displayName"], customer["email"]) == ("Partial Failure", "pf@example.com")
-    assert customer["campaignAudience"] is None
+    assert customer["segments"] is None
+    assert customer["ideas"] == {"nodes": []}
     [error] = body["errors"]
-    assert error["path"] == ["customer", "campaignAudience"]
+    assert error["path"] == ["customer", "segments"]
     assert error["extensions"] == {"code": "UNAVAILABLE", "service": "campaign"}

@@ -1,9 +1,8 @@
-"""The graph. For now: the platform's services, and a customer joined across identity and campaign."""
+"""The graph: a customer at the centre, with what identity, campaign and feedback know of them."""
 
 from collections.abc import Callable
 from functools import partial
 
-import strawberry
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -11,41 +10,41 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.schema.config import StrawberryConfig
 
-from gateway.schema.customers import AudienceMember, Customer, resolve_customer
+from gateway.schema.budget import QueryBudget
 from gateway.schema.errors import GatewaySchema, MaskUnexpectedErrors
-from gateway.schema.platform import ServiceStatus, resolve_platform
+from gateway.schema.mutation import Mutation
+from gateway.schema.query import Query
+from gateway.schema.subscriptions import Subscription
 
 # Every aliased field can become a call to a service: bound what one request may fan out to.
+# Counted after fragments are expanded (a fragment spread twenty times counts twenty times).
 MAX_ALIASES = 20
 MAX_DEPTH = 10
 MAX_TOKENS = 2_000
 
 
-@strawberry.type
-class Query:
-    platform: list[ServiceStatus] = strawberry.field(
-        resolver=resolve_platform,
-        description="The services behind the graph; one that does not answer is listed.",
-    )
-    customer: Customer | None = strawberry.field(
-        resolver=resolve_customer,
-        description="Null when identity knows no such customer; an error when the caller may not read it.",
-    )
-
-
-def build_schema(*, introspection: bool) -> strawberry.Schema:
+def build_schema(*, introspection: bool, max_batch_operations: int = 10) -> GatewaySchema:
     # Factories, not instances: strawberry gives each request its own extension objects, which hold
     # that request's execution context.
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-        MaskUnexpectedErrors,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return GatewaySchema(query=Query, extensions=extensions)
+    # Last among the validators: it runs the rules the others added, then the cost limit.
+    extensions += [QueryBudget, MaskUnexpectedErrors]
+    return GatewaySchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions,
+        # The endpoint refuses a longer batch itself, with a GraphQL error; this switches batching on.
+        config=StrawberryConfig(batching_config={"max_operations": max_batch_operations}),
+    )
 
 
-__all__ = ["AudienceMember", "Customer", "Query", "ServiceStatus", "build_schema"]
+__all__ = ["Mutation", "Query", "Subscription", "build_schema"]

@@ -9,7 +9,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionContext
 
 from crm_common.logging import current_request_id
-from gateway.clients import ServiceError
+from gateway.clients import GraphError, ServiceError
 
 log = structlog.get_logger(__name__)
 
@@ -18,7 +18,7 @@ MASKED_MESSAGE = "Unexpected error. Quote the request id when reporting it."
 
 def is_unexpected(error: GraphQLError) -> bool:
     """True when the error's message may reveal internals (a trace's worth of detail); it is masked."""
-    if isinstance(error.original_error, ServiceError):
+    if isinstance(error.original_error, GraphError):
         return False
     if error.path is not None:
         return True  # raised while resolving a field, by something other than a service call

@@ -1,0 +1,172 @@
+"""The query cost limit: what a document may ask of the services, known before any call is made.
+
+Every field that returns an object costs one per time it will be resolved; a field with ``first``
+resolves its selection up to ``first`` times (the default page size when not given), and a plain list
+is estimated at :data:`LIST_ESTIMATE` items. Fragments are expanded where they are spread, so a
+fragment used twenty times costs twenty times. ``first`` outside 1..MAX_PAGE_SIZE is refused here
+too, with variables taken into account, since a service would refuse it after other calls were made.
+
+Runs inside validation, after graphql-core's own rules passed (cycles among fragments, unknown
+fields and wrong variable types are theirs to report).
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    validate,
+)
+from strawberry.extensions import SchemaExtension
+
+from gateway.schema.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+MAX_COST = 10_000
+LIST_ESTIMATE = 10
+
+CompositeType = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+@dataclass
+class _Walk:
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+
+    def cost(self, selections: SelectionSetNode, parent: CompositeType, multiplier: int) -> int:
+        total = 0
+        for field, owner in self._fields(selections, parent):
+            if field.name.value.startswith("__") or isinstance(owner, GraphQLUnionType):
+                continue
+            definition = owner.fields.get(field.name.value)
+            if definition is None or field.selection_set is None:
+                continue
+            named = get_named_type(definition.type)
+            if not isinstance(named, CompositeType):
+                continue
+            first = self._first(field)
+            if first is not None:
+                inner = multiplier * first
+            elif "first" in definition.args:
+                inner = multiplier * DEFAULT_PAGE_SIZE
+            elif isinstance(get_nullable_type(definition.type), GraphQLList) and not owner.name.endswith(
+                "Connection"
+            ):
+                inner = multiplier * LIST_ESTIMATE
+            else:
+                inner = multiplier
+            total += multiplier + self.cost(field.selection_set, named, inner)
+            if total > MAX_COST:
+                raise BudgetExceeded
+        return total
+
+    def _fields(
+        self, selections: SelectionSetNode, parent: CompositeType
+    ) -> Iterator[tuple[FieldNode, CompositeType]]:
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                yield selection, parent
+            elif isinstance(selection, InlineFragmentNode):
+                owner = self._condition(selection.type_condition, parent)
+                yield from self._fields(selection.selection_set, owner)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None:
+                    owner = self._condition(fragment.type_condition, parent)
+                    yield from self._fields(fragment.selection_set, owner)
+
+    def _condition(self, condition: Any, parent: CompositeType) -> CompositeType:
+        if condition is None:
+            return parent
+        named = self.schema.get_type(condition.name.value)
+        return named if isinstance(named, CompositeType) else parent
+
+    def _first(self, field: FieldNode) -> int | None:
+        for argument in field.arguments or ():
+            if argument.name.value != "first":
+                continue
+            node = argument.value
+            value: Any = None
+            if isinstance(node, IntValueNode):
+                value = int(node.value)
+            elif isinstance(node, VariableNode):
+                value = self.variables.get(node.name.value)
+            if value is None:
+                return None
+            if not 1 <= int(value) <= MAX_PAGE_SIZE:
+                raise GraphQLError(
+                    f"`first` must be between 1 and {MAX_PAGE_SIZE}.",
+                    argument,
+                    extensions={"code": "BAD_USER_INPUT", "argument": "first"},
+                )
+            return int(value)
+        return None
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> int:
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return 0
+    return _Walk(schema, fragments, variables).cost(operation.selection_set, root, 1)
+
+
+class QueryBudget(SchemaExtension):
+    """Validation plus the cost limit, before anything executes."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            errors = list(validate(context.schema._schema, document, context.validation_rules))
+            if not errors:
+                errors = self._within_budget(context.schema._schema, document, context.variables or {})
+            # Set (even when empty) so strawberry does not validate the document a second time.
+            context.pre_execution_errors = errors
+        yield
+
+    def _within_budget(
+        self, schema: GraphQLSchema, document: Any, variables: Mapping[str, Any]
+    ) -> list[GraphQLError]:
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        name = self.execution_context.operation_name
+        chosen = [o for o in operations if name is None or (o.name is not None and o.name.value == name)]
+        try:
+            for operation in chosen[:1]:
+                operation_cost(schema, operation, fragments, variables)
+        except BudgetExceeded:
+            return [
+                GraphQLError(
+                    f"The query would cost more than {MAX_COST} (objects resolved, lists counted at their "
+                    "page size). Ask for fewer or smaller pages.",
+                    extensions={"code": "QUERY_TOO_COMPLEX", "max_cost": MAX_COST},
+                )
+            ]
+        except GraphQLError as error:
+            return [error]
+        return []

@@ -1,0 +1,108 @@
+"""Hostile documents are refused before any service is called."""
+
+import pytest
+
+from tests.gateway.support import ADMIN, Gateway
+
+GRAPHQL_RESPONSE = {"Accept": "application/graphql-response+json"}
+
+
+def nested_connections(levels: int) -> str:
+    inner = "id"
+    for _ in range(levels):
+        inner = f"ideas(first: 100) {{ nodes {{ author {{ {inner} }} }} }}"
+    return f'{{ customers(search: "a", first: 100) {{ nodes {{ {inner} }} }} }}'
+
+
+async def refused(gateway: Gateway, query: str, variables: dict[str, object] | None = None) -> dict:
+    response = await gateway.query(query, variables)
+    body = response.json()
+    assert body.get("data") is None, body
+    assert body["errors"], body
+    assert gateway.requests_sent() == []
+    return body
+
+
+async def test_a_query_costing_more_than_the_budget_is_refused(gateway_alone: Gateway) -> None:
+    body = await refused(gateway_alone, nested_connections(2))
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_a_fragment_spread_many_times_is_counted_each_time(gateway_alone: Gateway) -> None:
+    # One spread costs ~1,300 (within budget); twenty cost ~26,000.
+    fragment = (
+        "fragment F on Customer { ideas(first: 100) {"
+        " nodes { author { id } comments(first: 10) { nodes { id } } } } }"
+    )
+    spreads = " ".join(
+        f'c{n}: customer(id: "{"0" * 8}-0000-0000-0000-{n:012}") {{ ...F }}' for n in range(20)
+    )
+    body = await refused(gateway_alone, f"{{ {spreads} }} {fragment}")
+
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_aliases_are_counted_after_fragment_expansion(gateway_alone: Gateway) -> None:
+    fragment = "fragment F on Customer { " + " ".join(f"n{n}: displayName" for n in range(5)) + " }"
+    body = await refused(
+        gateway_alone,
+        '{ customer(id: "00000000-0000-0000-0000-000000000001") { ...F ...F ...F ...F ...F } } ' + fragment,
+    )
+
+    assert "aliases" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("first", [0, 101, 100_000])
+async def test_first_outside_the_page_bounds_is_refused(gateway_alone: Gateway, first: int) -> None:
+    body = await refused(
+        gateway_alone, 'query($n: Int) { customers(search: "a", first: $n) { nodes { id } } }', {"n": first}
+    )
+
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "argument": "first"}
+
+
+async def test_deep_nesting_is_refused(gateway_alone: Gateway) -> None:
+    inner = "id"
+    for _ in range(12):
+        inner = f"votes {{ nodes {{ idea {{ author {{ {inner} }} }} }} }}"
+    body = await refused(
+        gateway_alone, f'{{ customer(id: "00000000-0000-0000-0000-000000000001") {{ {inner} }} }}'
+    )
+
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+async def test_a_huge_document_is_refused_by_its_token_count(gateway_alone: Gateway) -> None:
+    body = await refused(gateway_alone, "{ " + "platform { name } " * 1_000 + "}")
+
+    assert "token" in body["errors"][0]["message"].lower()
+
+
+async def test_validation_errors_are_a_400_with_the_graphql_response_media_type(
+    gateway_alone: Gateway,
+) -> None:
+    response = await gateway_alone.client.post(
+        "/graphql",
+        json={"query": nested_connections(2)},
+        headers={**GRAPHQL_RESPONSE, **ADMIN},
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/graphql-response+json")
+    assert gateway_alone.requests_sent() == []
+
+
+async def test_a_reasonable_list_query_is_within_budget(gateway_alone: Gateway) -> None:
+    body = (
+        await gateway_alone.query(
+            '{ customers(search: "a", first: 100) {'
+            " nodes { id feedback(first: 10) { nodes { id } } segments { name } } } }"
+        )
+    ).json()
+
+    # Within budget, so it ran: identity is down here, and says so.
+    assert body["data"] == {"customers": None}
+    assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE", "service": "identity"}
