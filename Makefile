@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format typecheck pytest bench lock clean
+.PHONY: install run test lint format typecheck pytest bench lock clean sdl
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || (echo "Python 3.11+ is required" && exit 1)
@@ -37,6 +37,10 @@ typecheck: install
 
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The gateway's schema as SDL, checked in (tests/gateway/test_sdl.py fails when it is stale).
+sdl: install
+	CRM_ENV=dev $(BIN)/python -m gateway.sdl
 
 # Benchmarks need reference tools (Splink, recordlinkage) the tests do not: their own lock, a superset.
 BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat requirements-bench.lock | cksum | cut -d' ' -f1)

@@ -175,16 +175,20 @@ class ServiceClient:
         as_caller: bool = True,
         timeout: float | None = None,
     ) -> httpx.Response:
+        # httpx bounds each connect and read; a service that drips its answer could still take longer.
+        # The whole call gets the same budget, so "slower than its timeout" means exactly that.
+        deadline = timeout if timeout is not None else self._http.timeout.read
         try:
-            return await self._http.request(
-                method,
-                path,
-                params=params,
-                json=body,
-                headers=self._headers(as_caller),
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(deadline):
+                return await self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    json=body,
+                    headers=self._headers(as_caller),
+                    timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+                )
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise ServiceError(
                 self.service, ErrorCode.TIMEOUT, f"{self.service} did not answer in time."
             ) from exc

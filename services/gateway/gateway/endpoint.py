@@ -160,7 +160,8 @@ class GatewayTransportWSHandler(BaseGraphQLTransportWSHandler[GatewayContext, No
 
         async def close_at_expiry() -> None:
             await asyncio.sleep(max(0.0, expires - datetime.now(UTC).timestamp()))
-            await self.websocket.close(code=WS_FORBIDDEN, reason="Forbidden: the token has expired.")
+            with contextlib.suppress(Exception):  # the client may have gone in the meantime
+                await self.websocket.close(code=WS_FORBIDDEN, reason="Forbidden: the token has expired.")
 
         self._expiry = asyncio.create_task(close_at_expiry())
 

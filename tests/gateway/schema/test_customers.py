@@ -1,5 +1,6 @@
 """The customer at the centre: one query reads what identity, campaign and feedback know."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -7,8 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm_common.auth import Role
+from gateway.settings import GatewaySettings
+from tests.gateway.conftest import closed_port_url, running_gateway
 from tests.gateway.support import ADMIN, Gateway
 from tests.support import bearer, customer_token, staff_token
 
@@ -291,3 +295,44 @@ async def test_campaign_down_leaves_the_customer_intact_and_names_campaign_in_th
     [error] = body["errors"]
     assert error["path"] == ["customer", "segments"]
     assert error["extensions"] == {"code": "UNAVAILABLE", "service": "campaign"}
+
+
+def slowed(app: FastAPI, seconds: float) -> ASGIApp:
+    """The app, answering every request ``seconds`` late (a service under load or a hung worker)."""
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return slow
+
+
+async def test_a_service_slower_than_its_timeout_nulls_only_its_fields(
+    identity_app: FastAPI, feedback_app: FastAPI, identity_api: httpx.AsyncClient
+) -> None:
+    customer_id = await identify(identity_api, "Patient Person", "patient@example.com")
+    settings = GatewaySettings(
+        environment="dev",
+        log_json=False,
+        identity_url=closed_port_url(),
+        campaign_url=closed_port_url(),
+        feedback_url=closed_port_url(),
+        service_timeout_seconds=0.3,
+    )
+    apps = {"identity": identity_app, "feedback": slowed(feedback_app, 5.0)}
+
+    async with running_gateway(apps, settings) as gateway:
+        response = await gateway.query(
+            "query($id: UUID!) { customer(id: $id) { displayName feedback { nodes { id } } } }",
+            {"id": customer_id},
+        )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] == {"customer": {"displayName": "Patient Person", "feedback": None}}
+    [error] = body["errors"]
+    assert (error["path"], error["extensions"]) == (
+        ["customer", "feedback"],
+        {"code": "TIMEOUT", "service": "feedback"},
+    )

@@ -7,12 +7,13 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.schema.budget import QueryBudget
+from gateway.schema.budget import VALIDATION_CACHE_SIZE, QueryBudget
 from gateway.schema.errors import GatewaySchema, MaskUnexpectedErrors
 from gateway.schema.mutation import Mutation
 from gateway.schema.query import Query
@@ -29,6 +30,8 @@ def build_schema(*, introspection: bool, max_batch_operations: int = 10) -> Gate
     # Factories, not instances: strawberry gives each request its own extension objects, which hold
     # that request's execution context.
     extensions: list[Callable[[], SchemaExtension]] = [
+        # Parsed documents are kept per query text (after the token limit let them through once).
+        partial(ParserCache, maxsize=VALIDATION_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),

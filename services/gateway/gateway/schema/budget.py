@@ -10,11 +10,13 @@ Runs inside validation, after graphql-core's own rules passed (cycles among frag
 fields and wrong variable types are theirs to report).
 """
 
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -135,14 +137,45 @@ def operation_cost(
     return _Walk(schema, fragments, variables).cost(operation.selection_set, root, 1)
 
 
+# Clients send the same few documents over and over: validating each once saves most of the work.
+VALIDATION_CACHE_SIZE = 512
+
+
+class _ValidationCache:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._errors: OrderedDict[Hashable, list[GraphQLError]] = OrderedDict()
+
+    def validate(
+        self, schema: GraphQLSchema, query: str | None, document: DocumentNode, rules: Sequence[Any]
+    ) -> list[GraphQLError]:
+        if query is None:
+            return list(validate(schema, document, rules))
+        key = (id(schema), query, tuple(rules))
+        cached = self._errors.get(key)
+        if cached is None:
+            cached = list(validate(schema, document, rules))
+            self._errors[key] = cached
+            if len(self._errors) > self._size:
+                self._errors.popitem(last=False)
+        else:
+            self._errors.move_to_end(key)
+        return list(cached)
+
+
+_validated = _ValidationCache(VALIDATION_CACHE_SIZE)
+
+
 class QueryBudget(SchemaExtension):
-    """Validation plus the cost limit, before anything executes."""
+    """Validation (cached per document) plus the cost limit (per request: it reads the variables)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            errors = list(validate(context.schema._schema, document, context.validation_rules))
+            errors = _validated.validate(
+                context.schema._schema, context.query, document, context.validation_rules
+            )
             if not errors:
                 errors = self._within_budget(context.schema._schema, document, context.variables or {})
             # Set (even when empty) so strawberry does not validate the document a second time.

@@ -229,19 +229,19 @@ class TouchpointHealth:
     description="A crisis alert, with its acknowledgement: negatives at a touchpoint beyond its baseline."
 )
 @from_service
-class Alert:
+class TouchpointAlert:
     id: uuid.UUID
     touchpoint: str
     window_start: datetime
     window_end: datetime
     negative_count: int
-    baseline_rate: float
+    baseline_rate: float = strawberry.field(description="Expected negatives per window (Poisson mean).")
     p_value: float
     method: str
     raised_at: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    acknowledgement_note: str | None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledgement_note: str | None = None
 
 
 def _page_params(first: int | None, after: str | None) -> dict[str, str | int]:

@@ -19,7 +19,7 @@ from gateway.schema.customers import (
     resolve_customers,
     resolve_me,
 )
-from gateway.schema.feedback import Alert, Complaint, Idea, TouchpointHealth, load_idea
+from gateway.schema.feedback import Complaint, Idea, TouchpointAlert, TouchpointHealth, load_idea
 from gateway.schema.identity import MatchSuggestion
 from gateway.schema.platform import ServiceStatus, resolve_platform
 
@@ -178,10 +178,10 @@ class Query:
         open_only: bool = False,
         first: int | None = None,
         after: str | None = None,
-    ) -> Connection[Alert] | None:
+    ) -> Connection[TouchpointAlert] | None:
         params = _page(first, after, touchpoint=touchpoint, state="open" if open_only else None)
         page = await info.context.services.feedback.fetch_required(
-            "/v1/touchpoints/alerts", Page[Alert], params=params
+            "/v1/touchpoints/alerts", Page[TouchpointAlert], params=params
         )
         return Connection.of(page.items, page.next_cursor)
 

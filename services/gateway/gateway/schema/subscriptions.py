@@ -32,6 +32,7 @@ from gateway.live.subjects import (
     VOTE_CAST,
 )
 from gateway.schema.customers import load_customer
+from gateway.schema.feedback import TouchpointAlert
 
 
 @strawberry.type(description="An idea's vote tallies right after a vote was cast, changed or cleared.")
@@ -85,32 +86,20 @@ class TouchpointRecorded:
         )
 
 
-@strawberry.type(description="A spike of negative feedback at a touchpoint, raised once per window.")
-class TouchpointAlert:
-    id: uuid.UUID
-    touchpoint: str
-    window_start: datetime
-    window_end: datetime
-    negative_count: int
-    baseline_rate: float = strawberry.field(description="Expected negatives per window (Poisson mean).")
-    p_value: float
-    method: str
-    raised_at: datetime
-
-    @classmethod
-    def from_event(cls, envelope: EventEnvelope) -> Self:
-        payload = envelope.payload
-        return cls(
-            id=uuid.UUID(payload["alert_id"]),
-            touchpoint=payload["touchpoint"],
-            window_start=datetime.fromisoformat(payload["window_start"]),
-            window_end=datetime.fromisoformat(payload["window_end"]),
-            negative_count=int(payload["negative_count"]),
-            baseline_rate=float(payload["baseline_rate"]),
-            p_value=float(payload["p_value"]),
-            method=payload["method"],
-            raised_at=envelope.occurred_at,
-        )
+def alert_from_event(envelope: EventEnvelope) -> TouchpointAlert:
+    """The alert as ``alert.raised`` announces it (not acknowledged yet: it has only just been raised)."""
+    payload = envelope.payload
+    return TouchpointAlert(
+        id=uuid.UUID(payload["alert_id"]),
+        touchpoint=payload["touchpoint"],
+        window_start=datetime.fromisoformat(payload["window_start"]),
+        window_end=datetime.fromisoformat(payload["window_end"]),
+        negative_count=int(payload["negative_count"]),
+        baseline_rate=float(payload["baseline_rate"]),
+        p_value=float(payload["p_value"]),
+        method=payload["method"],
+        raised_at=envelope.occurred_at,
+    )
 
 
 def _hub(info: GatewayInfo) -> LiveEvents:
@@ -195,7 +184,7 @@ async def subscribe_touchpoint_alerts(
     )
     with _hub(info).subscribe({ALERT_RAISED}, matches) as events:
         async for envelope in events:
-            yield TouchpointAlert.from_event(envelope)
+            yield alert_from_event(envelope)
 
 
 @strawberry.type
