@@ -174,6 +174,7 @@ class ServiceClient:
         body: object = None,
         as_caller: bool = True,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         # httpx bounds each connect and read; a service that drips its answer could still take longer.
         # The whole call gets the same budget, so "slower than its timeout" means exactly that.
@@ -185,7 +186,7 @@ class ServiceClient:
                     path,
                     params=params,
                     json=body,
-                    headers=self._headers(as_caller),
+                    headers={**self._headers(as_caller), **(headers or {})},
                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
                 )
         except (httpx.TimeoutException, TimeoutError) as exc:
@@ -227,9 +228,16 @@ class ServiceClient:
             raise _error_from_response(self.service, response)
         return self._parse(response, into)
 
-    async def submit(self, method: str, path: str, body: object, into: type[T]) -> T | Rejection:
-        """A write as the caller. A 4xx the caller can act on comes back as a :class:`Rejection`."""
-        response = await self._send(method, path, body=body)
+    async def submit(
+        self, method: str, path: str, body: object, into: type[T], *, idempotency_key: str | None = None
+    ) -> T | Rejection:
+        """A write as the caller. A 4xx the caller can act on comes back as a :class:`Rejection`.
+
+        ``idempotency_key`` goes to the service as ``Idempotency-Key``: a retried mutation with the same
+        key creates nothing twice and gets the first answer.
+        """
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        response = await self._send(method, path, body=body, headers=headers)
         if response.is_success:
             return self._parse(response, into)
         if 400 <= response.status_code < 500 and response.status_code not in (401, 403):

@@ -39,7 +39,9 @@ RESOLVERS = frozenset({Role.ADMIN, Role.AGENT, Role.PARTNER})
 IDEA_READERS = STAFF | {Role.CUSTOMER}
 # feedback's comments: customers, and staff who answer them (analysts only read).
 COMMENT_WRITERS = frozenset({Role.CUSTOMER, Role.ADMIN, Role.AGENT, Role.MARKETER})
+# campaign's campaigns ``Reader`` (its segments' Reader adds agents; the graph keeps them out).
 CAMPAIGN_READERS = frozenset({Role.ADMIN, Role.MARKETER, Role.ANALYST})
+# campaign's segments and campaigns ``Writer``.
 CAMPAIGN_MANAGERS = frozenset({Role.ADMIN, Role.MARKETER})
 ADMINS = frozenset({Role.ADMIN})
 CUSTOMERS = frozenset({Role.CUSTOMER})

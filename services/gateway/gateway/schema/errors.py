@@ -51,7 +51,8 @@ class GatewaySchema(strawberry.Schema):
             if isinstance(original, ServiceError):
                 log.warning(
                     "service_call_failed",
-                    service=original.service,
+                    # ``service`` in a log line is the process's own name (the logging setup sets it).
+                    upstream=original.service,
                     code=original.code.value,
                     detail=original.message,
                     field_path=error.path,

@@ -9,7 +9,7 @@ from strawberry.scalars import JSON
 
 from gateway.context import GatewayInfo
 from gateway.loaders import Page
-from gateway.schema.access import IsStaff
+from gateway.schema.access import IsStaff, ReadsIdeas
 from gateway.schema.base import Connection, from_service, page_size
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ class Idea:
 
         return None if self.author_id is None else Customer.of(self.author_id)
 
-    @strawberry.field(description="Comment threads on the idea, oldest first.")
+    @strawberry.field(
+        description="Comment threads on the idea, oldest first.", permission_classes=[ReadsIdeas]
+    )
     async def comments(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection["CommentThread"] | None:

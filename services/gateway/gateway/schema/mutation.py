@@ -41,9 +41,23 @@ def _result(outcome: T | Rejection) -> T | MutationRejected:
 
 
 async def _write(
-    client: ServiceClient, method: str, path: str, body: object, into: type[T]
+    client: ServiceClient,
+    method: str,
+    path: str,
+    body: object,
+    into: type[T],
+    idempotency_key: str | None = None,
 ) -> T | MutationRejected:
-    return _result(await client.submit(method, path, body, into))
+    return _result(await client.submit(method, path, body, into, idempotency_key=idempotency_key))
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Any unique string (a UUID) per intended change: a retry with the same key creates "
+        "nothing twice and answers as the first attempt did."
+    ),
+]
 
 
 def _fields(value: Any) -> dict[str, Any]:
@@ -95,7 +109,8 @@ class Identified:
     suggestion_ids: list[uuid.UUID]
     match_probability: float | None
     ignored_identifiers: list[IgnoredIdentifier] = strawberry.field(
-        default_factory=list, description="Identifiers left out (invalid, or owned by someone else)."
+        default_factory=list,
+        description="Identifiers left out: a blocked value, a shared role address, one too many of a type.",
     )
 
     # A partner may resolve identifiers but not read customers: the field is staff-only, like
@@ -293,8 +308,12 @@ class Mutation:
         return ConsentsUpdated(consents=outcome)
 
     @strawberry.mutation(description="Submit an idea (customer token).", permission_classes=[IsCustomer])
-    async def submit_idea(self, info: GatewayInfo, input: IdeaInput) -> IdeaResult:
-        return await _write(info.context.services.feedback, "POST", "/v1/ideas", _fields(input), Idea)
+    async def submit_idea(
+        self, info: GatewayInfo, input: IdeaInput, idempotency_key: IdempotencyKey = None
+    ) -> IdeaResult:
+        return await _write(
+            info.context.services.feedback, "POST", "/v1/ideas", _fields(input), Idea, idempotency_key
+        )
 
     @strawberry.mutation(
         description="Vote an idea up or down (customer token); voting again changes it.",
@@ -328,15 +347,23 @@ class Mutation:
         description="Give NPS, CSAT or a comment at a touchpoint (customer token).",
         permission_classes=[IsCustomer],
     )
-    async def give_feedback(self, info: GatewayInfo, input: FeedbackInput) -> FeedbackResult:
-        return await _write(info.context.services.feedback, "POST", "/v1/feedback", _json(input), Feedback)
+    async def give_feedback(
+        self, info: GatewayInfo, input: FeedbackInput, idempotency_key: IdempotencyKey = None
+    ) -> FeedbackResult:
+        return await _write(
+            info.context.services.feedback, "POST", "/v1/feedback", _json(input), Feedback, idempotency_key
+        )
 
     @strawberry.mutation(
         description="Complain about a touchpoint (customer token); a case opens.",
         permission_classes=[IsCustomer],
     )
-    async def file_complaint(self, info: GatewayInfo, input: ComplaintInput) -> ComplaintResult:
-        return await _write(info.context.services.feedback, "POST", "/v1/complaints", _json(input), Complaint)
+    async def file_complaint(
+        self, info: GatewayInfo, input: ComplaintInput, idempotency_key: IdempotencyKey = None
+    ) -> ComplaintResult:
+        return await _write(
+            info.context.services.feedback, "POST", "/v1/complaints", _json(input), Complaint, idempotency_key
+        )
 
     # agents and admins handling feedback (feedback's stewards)
     @strawberry.mutation(

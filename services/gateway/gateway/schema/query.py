@@ -9,7 +9,7 @@ import strawberry
 
 from gateway.context import GatewayInfo
 from gateway.loaders import Page
-from gateway.schema.access import MATCH_REVIEWERS, STAFF, IsStaff, ReadsCampaigns, require
+from gateway.schema.access import MATCH_REVIEWERS, STAFF, IsStaff, ReadsCampaigns, ReadsIdeas, require
 from gateway.schema.base import Connection, page_size
 from gateway.schema.campaigns import Campaign, Segment, load_campaign, load_segment
 from gateway.schema.customers import (
@@ -83,11 +83,15 @@ class Query:
         resolver=resolve_me, description="The customer the token belongs to (customer token)."
     )
 
-    @strawberry.field(description="One idea (public data; hidden ideas only for staff).")
+    @strawberry.field(
+        description="One idea (public data; hidden ideas only for staff).", permission_classes=[ReadsIdeas]
+    )
     async def idea(self, info: GatewayInfo, id: uuid.UUID) -> Idea | None:
         return await load_idea(info, id)
 
-    @strawberry.field(description="Ideas ranked by top (Wilson), trending or newest.")
+    @strawberry.field(
+        description="Ideas ranked by top (Wilson), trending or newest.", permission_classes=[ReadsIdeas]
+    )
     async def ideas(
         self,
         info: GatewayInfo,
@@ -193,7 +197,7 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[MatchSuggestion] | None:
-        require(info, MATCH_REVIEWERS, "Agents, analysts and admins only.")
+        require(info, MATCH_REVIEWERS, "Agents and admins only.")
         page = await info.context.services.identity.fetch_required(
             "/v1/match-suggestions", Page[MatchSuggestion], params=_page(first, after, status=status)
         )
