@@ -151,7 +151,9 @@ class _ValidationCache:
     ) -> list[GraphQLError]:
         if query is None:
             return list(validate(schema, document, rules))
-        key = (id(schema), query, tuple(rules))
+        # The limiters make a new rule class per request, configured alike for a schema: their names
+        # (and the schema) identify what the rules check.
+        key = (id(schema), query, tuple(rule.__name__ for rule in rules))
         cached = self._errors.get(key)
         if cached is None:
             cached = list(validate(schema, document, rules))
