@@ -1,7 +1,11 @@
 """Hostile documents are refused before any service is called."""
 
+import uuid
+from typing import Any
+
 import pytest
 
+from gateway.schema import budget
 from tests.gateway.support import ADMIN, Gateway
 
 GRAPHQL_RESPONSE = {"Accept": "application/graphql-response+json"}
@@ -106,3 +110,27 @@ async def test_a_reasonable_list_query_is_within_budget(gateway_alone: Gateway) 
     # Within budget, so it ran: identity is down here, and says so.
     assert body["data"] == {"customers": None}
     assert body["errors"][0]["extensions"] == {"code": "UNAVAILABLE", "service": "identity"}
+
+
+async def test_a_document_is_validated_once_for_every_request_that_sends_it(
+    gateway_alone: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validations: list[object] = []
+    real_validate = budget.validate
+
+    def counting_validate(*args: Any, **kwargs: Any) -> Any:
+        validations.append(args[1])
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(budget, "validate", counting_validate)
+    query = f"{{ platform {{ name }} }} # {uuid.uuid4()}"  # a text no earlier test validated
+
+    for _ in range(3):
+        body = (await gateway_alone.query(query)).json()
+        assert [service["name"] for service in body["data"]["platform"]] == [
+            "identity",
+            "campaign",
+            "feedback",
+        ]
+
+    assert len(validations) == 1
