@@ -7,7 +7,7 @@ from starlette.types import Receive, Scope, Send
 from crm_common.auth import Role, TokenSigner
 from crm_common.settings import DEV_JWT_SECRET
 from gateway.endpoint import response_media_type
-from gateway.schema import MAX_ALIASES
+from gateway.schema.budget import MAX_ALIASES
 from gateway.schema.errors import MASKED_MESSAGE
 from gateway.settings import GatewaySettings
 from tests.gateway.conftest import closed_port_url, running_gateway

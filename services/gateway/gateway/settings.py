@@ -19,7 +19,11 @@ class GatewaySettings(PlatformSettings):
     service_timeout_seconds: float = Field(
         2.0, gt=0, description="Longest wait for one call to a service before its fields resolve as errors."
     )
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: int = Field(
+        262_144,
+        description="Largest request body: a GraphQL document with its variables is a few KiB; a bigger "
+        "one is refused (413) before it is read further.",
+    )
     max_batch_operations: int = Field(
         10,
         ge=1,

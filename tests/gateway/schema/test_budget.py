@@ -55,7 +55,7 @@ async def test_aliases_are_counted_after_fragment_expansion(gateway_alone: Gatew
         '{ customer(id: "00000000-0000-0000-0000-000000000001") { ...F ...F ...F ...F ...F } } ' + fragment,
     )
 
-    assert "aliases" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"] == {"code": "TOO_MANY_ALIASES"}
 
 
 @pytest.mark.parametrize("first", [0, 101, 100_000])
@@ -76,13 +76,15 @@ async def test_deep_nesting_is_refused(gateway_alone: Gateway) -> None:
         gateway_alone, f'{{ customer(id: "00000000-0000-0000-0000-000000000001") {{ {inner} }} }}'
     )
 
-    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_DEEP"}
 
 
 async def test_a_huge_document_is_refused_by_its_token_count(gateway_alone: Gateway) -> None:
     body = await refused(gateway_alone, "{ " + "platform { name } " * 1_000 + "}")
 
-    assert "token" in body["errors"][0]["message"].lower()
+    [error] = body["errors"]
+    assert "token" in error["message"].lower()
+    assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
 
 
 async def test_validation_errors_are_a_400_with_the_graphql_response_media_type(
@@ -134,3 +136,23 @@ async def test_a_document_is_validated_once_for_every_request_that_sends_it(
         ]
 
     assert len(validations) == 1
+
+
+async def test_fragments_spreading_fragments_are_refused_before_they_expand(gateway_alone: Gateway) -> None:
+    # Eight levels of ten spreads: 700 bytes that expand to 10^8 fields.
+    fragments = ["fragment F0 on Customer { id displayName }"]
+    for level in range(1, 9):
+        fragments.append(f"fragment F{level} on Customer {{ " + f"...F{level - 1} " * 10 + "}")
+    document = '{ customer(id: "00000000-0000-0000-0000-000000000001") { ...F8 } } ' + " ".join(fragments)
+
+    body = await refused(gateway_alone, document)
+
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_LARGE"}
+
+
+async def test_an_unknown_field_is_a_validation_error_with_its_code(gateway_alone: Gateway) -> None:
+    body = await refused(gateway_alone, "{ platform { name shoeSize } }")
+
+    [error] = body["errors"]
+    assert "shoeSize" in error["message"]
+    assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}

@@ -5,10 +5,8 @@ from functools import partial
 
 from strawberry.extensions import (
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -19,10 +17,6 @@ from gateway.schema.mutation import Mutation
 from gateway.schema.query import Query
 from gateway.schema.subscriptions import Subscription
 
-# Every aliased field can become a call to a service: bound what one request may fan out to.
-# Counted after fragments are expanded (a fragment spread twenty times counts twenty times).
-MAX_ALIASES = 20
-MAX_DEPTH = 10
 MAX_TOKENS = 2_000
 
 
@@ -33,12 +27,11 @@ def build_schema(*, introspection: bool, max_batch_operations: int = 10) -> Gate
         # Parsed documents are kept per query text (after the token limit let them through once).
         partial(ParserCache, maxsize=VALIDATION_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    # Last among the validators: it runs the rules the others added, then the cost limit.
+    # Last among the validators: depth, aliases and size (fragments expanded, before any rule walks the
+    # document), the rules the others added, then the cost limit.
     extensions += [QueryBudget, MaskUnexpectedErrors]
     return GatewaySchema(
         query=Query,

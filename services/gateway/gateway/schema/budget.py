@@ -41,12 +41,68 @@ from gateway.schema.base import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_COST = 10_000
 LIST_ESTIMATE = 10
+# The document's shape, with fragments expanded where spread, checked before any validation rule runs:
+# fragments spreading fragments grow a small document exponentially (ten spreads of ten spreads of …),
+# and every rule (graphql-core's own included) would walk the expansion.
+MAX_FIELDS = 1_000
+MAX_ALIASES = 20
+MAX_DEPTH = 10
 
 CompositeType = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
 
 
 class BudgetExceeded(Exception):
     pass
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check_shape(document: DocumentNode) -> None:
+    """Raise :class:`_Refused` when an operation, expanded, is too deep, too wide or too aliased.
+
+    Work is bounded by the limits themselves: the walk stops at the first field over a limit. A
+    fragment spread inside itself is skipped here (validation reports the cycle).
+    """
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    fields = aliases = 0
+
+    def walk(selections: SelectionSetNode, depth: int, path: frozenset[str]) -> None:
+        nonlocal fields, aliases
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                fields += 1
+                if selection.alias is not None:
+                    aliases += 1
+                if fields > MAX_FIELDS:
+                    raise _Refused(
+                        "QUERY_TOO_LARGE",
+                        f"The query selects more than {MAX_FIELDS} fields once its fragments are expanded.",
+                    )
+                if aliases > MAX_ALIASES:
+                    raise _Refused(
+                        "TOO_MANY_ALIASES",
+                        f"The query uses more than {MAX_ALIASES} aliases once its fragments are expanded.",
+                    )
+                if selection.selection_set is not None:
+                    if depth + 1 > MAX_DEPTH:
+                        raise _Refused("QUERY_TOO_DEEP", f"The query nests deeper than {MAX_DEPTH} levels.")
+                    walk(selection.selection_set, depth + 1, path)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, depth, path)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in path:
+                    walk(fragment.selection_set, depth, path | {name})
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            walk(definition.selection_set, 0, frozenset())
 
 
 @dataclass
@@ -169,12 +225,21 @@ _validated = _ValidationCache(VALIDATION_CACHE_SIZE)
 
 
 class QueryBudget(SchemaExtension):
-    """Validation (cached per document) plus the cost limit (per request: it reads the variables)."""
+    """The document's shape, validation (cached per document), then the cost limit (which reads the
+    variables, so it runs per request)."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
+            try:
+                check_shape(document)
+            except _Refused as refused:
+                context.pre_execution_errors = [
+                    GraphQLError(refused.message, extensions={"code": refused.code})
+                ]
+                yield
+                return
             errors = _validated.validate(
                 context.schema._schema, context.query, document, context.validation_rules
             )

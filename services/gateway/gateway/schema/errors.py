@@ -44,9 +44,16 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Runs before masking. Strawberry's default logs every error with its trace at ERROR, which
-        # would page someone for each customer who asked for another customer.
+        # Runs before masking, for errors before execution too. Strawberry's default logs every error
+        # with its trace at ERROR, which would page someone for each customer who asked for another.
         for error in errors:
+            if error.path is None and error.original_error is None and "code" not in (error.extensions or {}):
+                # graphql-core's own complaints about the document, given the codes clients know.
+                parse_failed = error.message.startswith("Syntax Error")
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": "GRAPHQL_PARSE_FAILED" if parse_failed else "GRAPHQL_VALIDATION_FAILED",
+                }
             original: Any = error.original_error
             if isinstance(original, ServiceError):
                 log.warning(
