@@ -24,7 +24,7 @@ class GatewayContext(BaseContext):
         self.principal = principal
         self.services = services
         # One set per request: a loader's cache holds what this caller may see.
-        self.loaders = Loaders(services, principal)
+        self.loaders = Loaders(principal)
         # The process's NATS fan-out for subscriptions; None when the app runs without one.
         self.live = live
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from crm_common.auth import Principal
-from gateway.clients import QueryParams, ServiceClient, ServiceClients
+from gateway.clients import QueryParams, ServiceClient
 
 ItemT = TypeVar("ItemT")
 NodeT = TypeVar("NodeT")
@@ -50,8 +50,7 @@ Loader = DataLoader[uuid.UUID, Any]
 class Loaders:
     """The DataLoaders of one GraphQL request, made on first use and keyed by what they fetch."""
 
-    def __init__(self, services: ServiceClients, principal: Principal) -> None:
-        self._services = services
+    def __init__(self, principal: Principal) -> None:
         self._principal = principal
         self._loaders: dict[Hashable, Loader] = {}
 
