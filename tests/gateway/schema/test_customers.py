@@ -336,3 +336,67 @@ async def test_a_service_slower_than_its_timeout_nulls_only_its_fields(
         ["customer", "feedback"],
         {"code": "TIMEOUT", "service": "feedback"},
     )
+
+
+async def test_customers_in_a_segment_are_its_members(
+    gateway: Gateway,
+    identity_api: httpx.AsyncClient,
+    campaign_api: httpx.AsyncClient,
+    project_into_campaign: Callable[[str], Awaitable[None]],
+) -> None:
+    member = await identify(identity_api, "Seoul Member", "seoul@example.com")
+    await identify(identity_api, "Not Projected", "elsewhere@example.com")
+    await project_into_campaign(member)
+    segment = await campaign_api.post(
+        "/v1/segments",
+        json={
+            "name": "Everyone known",
+            "rule": {"field": "lifecycle_stage", "op": "eq", "value": "prospect"},
+        },
+        headers=MARKETER,
+    )
+    assert segment.status_code == 201, segment.text
+
+    body = (
+        await gateway.query(
+            "query($s: UUID!) { customers(inSegment: $s) { nodes { id displayName } } }",
+            {"s": segment.json()["id"]},
+        )
+    ).json()
+
+    assert body == {"data": {"customers": {"nodes": [{"id": member, "displayName": "Seoul Member"}]}}}
+
+
+async def test_customers_needs_exactly_one_of_search_and_segment(gateway: Gateway) -> None:
+    body = (
+        await gateway.query(
+            'query($s: UUID!) { customers(search: "kim", inSegment: $s) { nodes { id } } }',
+            {"s": str(uuid.uuid4())},
+        )
+    ).json()
+
+    assert body["data"] == {"customers": None}
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert gateway.requests_sent() == []
+
+
+async def test_an_erased_author_leaves_no_trace_on_their_idea(
+    gateway: Gateway, identity_api: httpx.AsyncClient, feedback_api: httpx.AsyncClient
+) -> None:
+    author = await identify(identity_api, "Gone Author", "gone@example.com")
+    submitted = await feedback_api.post(
+        "/v1/ideas",
+        json={"title": "Reusable bags at checkout", "body": "Offer them by default."},
+        headers=bearer(customer_token(author)),
+    )
+    assert submitted.status_code == 201, submitted.text
+    query = "query($id: UUID!) { idea(id: $id) { title author { id displayName } } }"
+    before = (await gateway.query(query, {"id": submitted.json()["id"]})).json()
+    assert before["data"]["idea"]["author"] == {"id": author, "displayName": "Gone Author"}
+
+    erased = await identity_api.delete(f"/v1/customers/{author}", headers=ADMIN)
+    assert erased.status_code == 204, erased.text
+    after = (await gateway.query(query, {"id": submitted.json()["id"]})).json()
+
+    assert after == {"data": {"idea": {"title": "Reusable bags at checkout", "author": None}}}

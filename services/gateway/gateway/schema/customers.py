@@ -13,10 +13,10 @@ from typing import Annotated, Any, Self, TypeVar
 import strawberry
 from pydantic import BaseModel
 
-from gateway.clients import ServiceClient
+from gateway.clients import ErrorCode, GraphError, ServiceClient
 from gateway.context import GatewayInfo
 from gateway.loaders import Page, single_call
-from gateway.schema.access import STAFF, IsCustomer, IsStaff, require
+from gateway.schema.access import STAFF, Forbidden, IsCustomer, IsStaff, require
 from gateway.schema.base import Connection, from_service, page_size
 from gateway.schema.campaigns import Enrollment, InboxMessage, Message, SegmentMembership
 from gateway.schema.feedback import AdvocateScore, Comment, Complaint, ExperienceScores, Feedback, Idea, Vote
@@ -407,6 +407,15 @@ async def load_customer(info: GatewayInfo, customer_id: uuid.UUID) -> CustomerRe
     return await loader.load(customer_id)
 
 
+async def customer_by_id(info: GatewayInfo, customer_id: uuid.UUID | None) -> Customer | None:
+    """The customer another record points at, as identity knows them now: the survivor for a
+    merged-away id, and null for an erased (or unknown) one, so no field keeps an erased person."""
+    if customer_id is None:
+        return None
+    record = await load_customer(info, customer_id)
+    return None if record is None else Customer.of(record.id, record)
+
+
 async def resolve_customer(
     info: GatewayInfo, customer_id: Annotated[uuid.UUID, strawberry.argument(name="id")]
 ) -> Customer | None:
@@ -426,8 +435,6 @@ async def resolve_customer_by_identifier(info: GatewayInfo, type: str, value: st
 async def resolve_me(info: GatewayInfo) -> Customer | None:
     own = info.context.principal.customer_id
     if own is None:
-        from gateway.schema.access import Forbidden
-
         raise Forbidden("`me` needs a customer token.")
     record = await load_customer(info, own)
     return None if record is None else Customer.of(record.id, record)
@@ -449,8 +456,6 @@ async def resolve_customers(
     if after is not None:
         params["after"] = after
     if (search is None) == (in_segment is None):
-        from gateway.clients import ErrorCode, GraphError
-
         raise GraphError(ErrorCode.BAD_REQUEST, "Give exactly one of `search` and `inSegment`.")
     if search is not None:
         page = await info.context.services.identity.fetch_required(

@@ -53,9 +53,9 @@ class Idea:
         description="The customer who submitted the idea (staff only).", permission_classes=[IsStaff]
     )
     async def author(self, info: GatewayInfo) -> CustomerRef | None:
-        from gateway.schema.customers import Customer
+        from gateway.schema.customers import customer_by_id
 
-        return None if self.author_id is None else Customer.of(self.author_id)
+        return await customer_by_id(info, self.author_id)
 
     @strawberry.field(
         description="Comment threads on the idea, oldest first.", permission_classes=[ReadsIdeas]
@@ -174,9 +174,9 @@ class Complaint:
 
     @strawberry.field(description="The customer who complained (staff only).", permission_classes=[IsStaff])
     async def customer(self, info: GatewayInfo) -> CustomerRef | None:
-        from gateway.schema.customers import Customer
+        from gateway.schema.customers import customer_by_id
 
-        return None if self.customer_id is None else Customer.of(self.customer_id)
+        return await customer_by_id(info, self.customer_id)
 
 
 @strawberry.type(description="How much of an advocate the customer is, from votes, NPS and feedback.")

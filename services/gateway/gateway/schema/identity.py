@@ -8,6 +8,7 @@ import strawberry
 from pydantic import BaseModel
 from strawberry.scalars import JSON
 
+from gateway.context import GatewayInfo
 from gateway.schema.base import from_service
 
 if TYPE_CHECKING:
@@ -98,17 +99,17 @@ class MatchSuggestion:
     decided_by: str | None
     merge_id: uuid.UUID | None
 
-    @strawberry.field(description="The customer the suggestion is about.")
-    def customer(self) -> CustomerRef:
-        from gateway.schema.customers import Customer
+    @strawberry.field(description="The customer the suggestion is about (null once erased).")
+    async def customer(self, info: GatewayInfo) -> CustomerRef | None:
+        from gateway.schema.customers import customer_by_id
 
-        return Customer.of(self.customer_id)
+        return await customer_by_id(info, self.customer_id)
 
-    @strawberry.field(description="The probable duplicate.")
-    def candidate(self) -> CustomerRef:
-        from gateway.schema.customers import Customer
+    @strawberry.field(description="The probable duplicate (null once erased).")
+    async def candidate(self, info: GatewayInfo) -> CustomerRef | None:
+        from gateway.schema.customers import customer_by_id
 
-        return Customer.of(self.candidate_id)
+        return await customer_by_id(info, self.candidate_id)
 
 
 class CustomerRecord(BaseModel):

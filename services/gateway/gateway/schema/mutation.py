@@ -29,7 +29,7 @@ from gateway.schema.access import (
 )
 from gateway.schema.base import MutationRejected, from_service
 from gateway.schema.campaigns import Campaign, Segment
-from gateway.schema.customers import Customer
+from gateway.schema.customers import Customer, customer_by_id
 from gateway.schema.feedback import Comment, Complaint, Feedback, Idea, IdeaStatusChange
 from gateway.schema.identity import Consent, CustomerRecord, MatchSuggestion, Merge
 
@@ -119,7 +119,7 @@ class Identified:
         description="The customer the identifiers resolved to (staff).", permission_classes=[IsStaff]
     )
     async def customer(self, info: GatewayInfo) -> Customer | None:
-        return None if self.customer_id is None else Customer.of(self.customer_id)
+        return await customer_by_id(info, self.customer_id)
 
 
 @strawberry.type(description="The decision on a match suggestion, and the merge it made, if accepted.")
