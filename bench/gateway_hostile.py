@@ -11,7 +11,9 @@ document ``--repeat`` times, one at a time on one keep-alive connection, with
 - ``alias_bomb``: a fragment of 10 aliases spread 200 times (2,000 aliases; the limit is 20);
 - ``fragment_fanout``: fragments spreading the one below ten times, six levels deep, no alias
   (10^5 fields once expanded, in a 600-byte document);
-- ``document_200kb``: a 200,000-byte document, inside the body limit (the token limit is 2,000);
+- ``document_200kb``: a 200,000-byte document, inside the body limit, over the 16,384-character
+  document limit (refused before it is parsed);
+- ``tokens_1200``: a 5 KB document of 1,200 tokens (the parser stops at the 1,000-token limit);
 - ``body_over_limit``: a body over the gateway's request limit (256 KiB; refused by the HTTP layer with
   a 413 problem, before GraphQL sees it);
 - ``batch_100``: a JSON array of 100 operations (the limit is 10);
@@ -112,8 +114,15 @@ def kinds() -> list[Kind]:
         ),
         Kind("alias_bomb", _json({"query": alias_bomb()}), 400, _code("TOO_MANY_ALIASES")),
         Kind("fragment_fanout", _json({"query": fragment_fanout()}), 400, _code("QUERY_TOO_LARGE"), 10),
-        # Within the body limit, far over the token limit: the parser stops at the limit.
-        Kind("document_200kb", big, 400, _code("GRAPHQL_PARSE_FAILED"), 50),
+        # Within the body limit, over the document length limit: refused before the parser reads it.
+        Kind("document_200kb", big, 400, _code("QUERY_TOO_LARGE"), 50),
+        # Short enough to be parsed, over the token limit: the parser stops at the limit.
+        Kind(
+            "tokens_1200",
+            _json({"query": "{ " + "platform { name } " * 300 + "}"}),
+            400,
+            _code("GRAPHQL_PARSE_FAILED"),
+        ),
         Kind(
             "body_over_limit",
             over,

@@ -79,12 +79,31 @@ async def test_deep_nesting_is_refused(gateway_alone: Gateway) -> None:
     assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_DEEP"}
 
 
-async def test_a_huge_document_is_refused_by_its_token_count(gateway_alone: Gateway) -> None:
-    body = await refused(gateway_alone, "{ " + "platform { name } " * 1_000 + "}")
+async def test_a_document_of_too_many_tokens_is_refused_by_the_parser(gateway_alone: Gateway) -> None:
+    document = "{ " + "platform { name } " * 300 + "}"  # 1,200 tokens in 5 KB
+    assert len(document) < budget.MAX_DOCUMENT_CHARS
+
+    body = await refused(gateway_alone, document)
 
     [error] = body["errors"]
     assert "token" in error["message"].lower()
     assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+async def test_a_document_too_long_is_refused_before_it_is_parsed(
+    gateway_alone: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    monkeypatch.setattr(
+        "strawberry.extensions.parser_cache._get_parse_cache",
+        lambda maxsize: lambda query, **options: parsed.append(query),
+    )
+    document = "{ platform { name } }" + " " * budget.MAX_DOCUMENT_CHARS
+
+    body = await refused(gateway_alone, document)
+
+    assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_LARGE"}
+    assert parsed == []
 
 
 async def test_validation_errors_are_a_400_with_the_graphql_response_media_type(

@@ -11,19 +11,19 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from gateway.schema.budget import VALIDATION_CACHE_SIZE, QueryBudget
+from gateway.schema.budget import MAX_TOKENS, VALIDATION_CACHE_SIZE, DocumentSizeLimit, QueryBudget
 from gateway.schema.errors import GatewaySchema, MaskUnexpectedErrors
 from gateway.schema.mutation import Mutation
 from gateway.schema.query import Query
 from gateway.schema.subscriptions import Subscription
-
-MAX_TOKENS = 2_000
 
 
 def build_schema(*, introspection: bool, max_batch_operations: int = 10) -> GatewaySchema:
     # Factories, not instances: strawberry gives each request its own extension objects, which hold
     # that request's execution context.
     extensions: list[Callable[[], SchemaExtension]] = [
+        # Before the parser: a document too long is refused unread.
+        DocumentSizeLimit,
         # Parsed documents are kept per query text (after the token limit let them through once).
         partial(ParserCache, maxsize=VALIDATION_CACHE_SIZE),
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
