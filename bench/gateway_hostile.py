@@ -13,7 +13,7 @@ document ``--repeat`` times, one at a time on one keep-alive connection, with
   (10^5 fields once expanded, in a 600-byte document);
 - ``document_200kb``: a 200,000-byte document, inside the body limit, over the 16,384-character
   document limit (refused before it is parsed);
-- ``tokens_1200``: a 5 KB document of 1,200 tokens (the parser stops at the 1,000-token limit);
+- ``tokens_1200``: a 5 KB document of 1,200 tokens (the limit is 1,000; counted before parsing);
 - ``body_over_limit``: a body over the gateway's request limit (256 KiB; refused by the HTTP layer with
   a 413 problem, before GraphQL sees it);
 - ``batch_100``: a JSON array of 100 operations (the limit is 10);

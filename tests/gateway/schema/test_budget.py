@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 import pytest
+from graphql.language import Lexer, Source, TokenKind
 
 from gateway.schema import budget
 from tests.gateway.support import ADMIN, Gateway
@@ -79,15 +80,44 @@ async def test_deep_nesting_is_refused(gateway_alone: Gateway) -> None:
     assert body["errors"][0]["extensions"] == {"code": "QUERY_TOO_DEEP"}
 
 
-async def test_a_document_of_too_many_tokens_is_refused_by_the_parser(gateway_alone: Gateway) -> None:
+async def test_a_document_of_too_many_tokens_is_refused_before_it_is_parsed(
+    gateway_alone: Gateway,
+) -> None:
     document = "{ " + "platform { name } " * 300 + "}"  # 1,200 tokens in 5 KB
     assert len(document) < budget.MAX_DOCUMENT_CHARS
 
     body = await refused(gateway_alone, document)
 
     [error] = body["errors"]
-    assert "token" in error["message"].lower()
-    assert error["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+    assert "tokens" in error["message"]
+    assert error["extensions"] == {"code": "QUERY_TOO_LARGE"}
+
+
+OPERATION_WITH_FRAGMENT = """
+query Q($id: UUID!, $n: Int = 10) { customer(id: $id) { ...F timeline(first: $n) { nodes { id } } } }
+fragment F on Customer { id, displayName @include(if: true) }
+"""
+
+
+def lexer_tokens(document: str) -> int:
+    lexer = Lexer(Source(document))
+    count = 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        OPERATION_WITH_FRAGMENT,
+        '{ a(s: "a \\"quoted\\" string", n: -1.5e3, l: [1, 2, 3], o: {k: null}) } # a comment',
+        '{ a(s: """a block "string" over\nlines""") }',
+        "{ " + "platform { name } " * 300 + "}",
+    ],
+)
+def test_tokens_are_counted_as_the_parser_counts_them(document: str) -> None:
+    assert budget.token_count(document, 10_000) == lexer_tokens(document)
 
 
 async def test_a_document_too_long_is_refused_before_it_is_parsed(
