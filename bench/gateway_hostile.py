@@ -116,12 +116,12 @@ def kinds() -> list[Kind]:
         Kind("fragment_fanout", _json({"query": fragment_fanout()}), 400, _code("QUERY_TOO_LARGE"), 10),
         # Within the body limit, over the document length limit: refused before the parser reads it.
         Kind("document_200kb", big, 400, _code("QUERY_TOO_LARGE"), 50),
-        # Short enough to be parsed, over the token limit: the parser stops at the limit.
+        # Short enough, over the token limit: tokens are counted (by a regular expression) before parsing.
         Kind(
             "tokens_1200",
             _json({"query": "{ " + "platform { name } " * 300 + "}"}),
             400,
-            _code("GRAPHQL_PARSE_FAILED"),
+            _code("QUERY_TOO_LARGE"),
         ),
         Kind(
             "body_over_limit",
