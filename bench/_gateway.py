@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from crm_common.auth import Role, TokenSigner
+from crm_common.events.bus import delete_durable_consumers
 from crm_common.settings import DEV_JWT_SECRET
 from crm_platform.dev import Platform
 from crm_platform.engines import free_port
@@ -102,25 +103,9 @@ def running_platform(
         yield RunningPlatform(platform, database_urls)
     finally:
         platform.stop()
-        asyncio.run(_delete_durable_consumers(nats_url, env["CRM_NATS_CONSUMER_SUFFIX"]))
+        asyncio.run(delete_durable_consumers(nats_url, env["CRM_NATS_CONSUMER_SUFFIX"]))
         for url in database_urls.values():
             asyncio.run(drop_database(server_url, url))
-
-
-async def _delete_durable_consumers(nats_url: str, suffix: str) -> None:
-    import nats
-
-    from crm_common.events.envelope import STREAM_NAME
-
-    connection = await nats.connect(nats_url)
-    try:
-        stream = connection.jetstream()
-        with contextlib.suppress(Exception):  # no stream: nothing was created
-            for info in await stream.consumers_info(STREAM_NAME):
-                if info.name.endswith(suffix):
-                    await stream.delete_consumer(STREAM_NAME, info.name)
-    finally:
-        await connection.close()
 
 
 def request_counts(platform: RunningPlatform) -> dict[str, dict[str, float]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
 import uuid
@@ -15,6 +14,7 @@ from typing import TypeVar
 import pytest
 
 from campaign.settings import CampaignSettings
+from crm_common.events.bus import delete_durable_consumers
 from crm_common.settings import ServiceSettings
 from crm_platform.engines import EmbeddedNats, EmbeddedPostgres
 from feedback.settings import FeedbackSettings
@@ -56,23 +56,7 @@ def consumer_suffix(servers: Servers) -> Iterator[str]:
     """Durable consumer names of this test run's own; deleted from the (maybe shared) NATS at the end."""
     suffix = f"-test-{uuid.uuid4().hex[:8]}"
     yield suffix
-    asyncio.run(_delete_durable_consumers(servers.nats_url, suffix))
-
-
-async def _delete_durable_consumers(nats_url: str, suffix: str) -> None:
-    import nats
-
-    from crm_common.events.envelope import STREAM_NAME
-
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        with contextlib.suppress(Exception):  # no stream: nothing was created
-            for info in await js.consumers_info(STREAM_NAME):
-                if info.name.endswith(suffix):
-                    await js.delete_consumer(STREAM_NAME, info.name)
-    finally:
-        await nc.close()
+    asyncio.run(delete_durable_consumers(servers.nats_url, suffix))
 
 
 def _service_database(service: str) -> Callable[[Servers], AsyncIterator[str]]:

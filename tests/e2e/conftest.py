@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from crm_common.events.bus import delete_durable_consumers
 from crm_platform.dev import Platform
 from crm_platform.engines import free_port
-from tests.conftest import Servers, _delete_durable_consumers
+from tests.conftest import Servers
 
 E2E_SERVICES = ("identity", "campaign", "feedback")
 
@@ -37,7 +38,7 @@ def platform(servers: Servers) -> Iterator[Platform]:
         yield running
     finally:
         running.stop()
-        asyncio.run(_delete_durable_consumers(servers.nats_url, env["CRM_NATS_CONSUMER_SUFFIX"]))
+        asyncio.run(delete_durable_consumers(servers.nats_url, env["CRM_NATS_CONSUMER_SUFFIX"]))
         _drop_databases(servers.database_url, [env[f"CRM_{n.upper()}_DATABASE_NAME"] for n in E2E_SERVICES])
 
 

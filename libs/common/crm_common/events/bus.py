@@ -85,3 +85,17 @@ async def ensure_stream(js: JetStreamContext) -> None:
         except BadRequestError:
             # Another process created it between our check and our add.
             await js.stream_info(STREAM_NAME)
+
+
+async def delete_durable_consumers(nats_url: str, suffix: str) -> None:
+    """Delete the stream's durable consumers whose names end in ``suffix`` (a test or bench run's own,
+    see CRM_NATS_CONSUMER_SUFFIX), so a shared NATS keeps no consumer of a finished run."""
+    connection = await nats.connect(nats_url)
+    try:
+        stream = connection.jetstream()
+        with contextlib.suppress(Exception):  # no stream: nothing was created
+            for info in await stream.consumers_info(STREAM_NAME):
+                if info.name.endswith(suffix):
+                    await stream.delete_consumer(STREAM_NAME, info.name)
+    finally:
+        await connection.close()
