@@ -1127,3 +1127,25 @@ async def test_acting_on_an_unknown_campaign_is_not_found(gateway: Gateway, acti
     result = await campaign_action(gateway, action, str(uuid.uuid4()))
 
     assert_rejected(result, "NOT_FOUND", "campaign")
+
+
+async def test_a_mutation_whose_service_is_down_is_null_beside_the_others(
+    gateway_without_campaign: Gateway,
+) -> None:
+    document = """
+    mutation {
+      createSegment(name: "Anyone", rule: {field: "lifecycle_stage", op: "eq", value: "prospect"}) {
+        __typename
+      }
+    }"""
+
+    response = await gateway_without_campaign.query(document, headers=MARKETER)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] == {"createSegment": None}
+    [error] = body["errors"]
+    assert (error["path"], error["extensions"]) == (
+        ["createSegment"],
+        {"code": "UNAVAILABLE", "service": "campaign"},
+    )

@@ -239,14 +239,19 @@ SegmentResult = Annotated[Segment | MutationRejected, strawberry.union("SegmentR
 CampaignResult = Annotated[Campaign | MutationRejected, strawberry.union("CampaignResult")]
 
 
-@strawberry.type
+@strawberry.type(
+    description=(
+        "Each result is null only when its service could not be reached (an error on the field says "
+        "which); a refusal is a MutationRejected."
+    )
+)
 class Mutation:
     # identity: agents and admins; identify also partner systems, as identity's own rule has it
     @strawberry.mutation(
         description="Resolve identifiers from a channel to one customer (agents, admins, partners).",
         permission_classes=[ResolvesIdentifiers],
     )
-    async def identify(self, info: GatewayInfo, input: IdentifyInput) -> IdentifyResult:
+    async def identify(self, info: GatewayInfo, input: IdentifyInput) -> IdentifyResult | None:
         body: dict[str, Any] = {
             "identifiers": [{"type": i.type, "value": i.value} for i in input.identifiers],
             "traits": input.traits or {},
@@ -259,14 +264,14 @@ class Mutation:
     @strawberry.mutation(description="Merge two customers (reversible).", permission_classes=[IsCustomerDesk])
     async def merge_customers(
         self, info: GatewayInfo, survivor_id: uuid.UUID, merged_id: uuid.UUID, reason: str | None = None
-    ) -> MergeResult:
+    ) -> MergeResult | None:
         body = {"survivor_id": str(survivor_id), "merged_id": str(merged_id), "reason": reason}
         return await _write(info.context.services.identity, "POST", "/v1/merges", body, Merge)
 
     @strawberry.mutation(
         description="Undo a merge: both customers return as they were.", permission_classes=[IsCustomerDesk]
     )
-    async def undo_merge(self, info: GatewayInfo, merge_id: uuid.UUID) -> MergeResult:
+    async def undo_merge(self, info: GatewayInfo, merge_id: uuid.UUID) -> MergeResult | None:
         return await _write(info.context.services.identity, "POST", f"/v1/merges/{merge_id}/undo", {}, Merge)
 
     @strawberry.mutation(
@@ -274,7 +279,7 @@ class Mutation:
     )
     async def resolve_match_suggestion(
         self, info: GatewayInfo, suggestion_id: uuid.UUID, accept: bool
-    ) -> SuggestionResult:
+    ) -> SuggestionResult | None:
         action = "accept" if accept else "reject"
         return await _write(
             info.context.services.identity,
@@ -288,7 +293,7 @@ class Mutation:
     @strawberry.mutation(
         description="Update my own profile fields (customer token).", permission_classes=[IsCustomer]
     )
-    async def update_my_profile(self, info: GatewayInfo, traits: JSON) -> ProfileResult:
+    async def update_my_profile(self, info: GatewayInfo, traits: JSON) -> ProfileResult | None:
         outcome = await info.context.services.identity.submit(
             "PATCH", "/v1/me", {"traits": traits}, CustomerRecord
         )
@@ -300,7 +305,7 @@ class Mutation:
         description="Give or withdraw consent per channel and purpose (customer token).",
         permission_classes=[IsCustomer],
     )
-    async def set_my_consents(self, info: GatewayInfo, consents: list[ConsentInput]) -> ConsentsResult:
+    async def set_my_consents(self, info: GatewayInfo, consents: list[ConsentInput]) -> ConsentsResult | None:
         body = {"consents": [_fields(c) for c in consents]}
         outcome = await info.context.services.identity.submit("PUT", "/v1/me/consents", body, list[Consent])
         if isinstance(outcome, Rejection):
@@ -310,7 +315,7 @@ class Mutation:
     @strawberry.mutation(description="Submit an idea (customer token).", permission_classes=[IsCustomer])
     async def submit_idea(
         self, info: GatewayInfo, input: IdeaInput, idempotency_key: IdempotencyKey = None
-    ) -> IdeaResult:
+    ) -> IdeaResult | None:
         return await _write(
             info.context.services.feedback, "POST", "/v1/ideas", _fields(input), Idea, idempotency_key
         )
@@ -319,14 +324,16 @@ class Mutation:
         description="Vote an idea up or down (customer token); voting again changes it.",
         permission_classes=[IsCustomer],
     )
-    async def vote(self, info: GatewayInfo, idea_id: uuid.UUID, direction: VoteDirection) -> VoteResult:
+    async def vote(
+        self, info: GatewayInfo, idea_id: uuid.UUID, direction: VoteDirection
+    ) -> VoteResult | None:
         body = {"direction": direction.value}
         return await _write(
             info.context.services.feedback, "PUT", f"/v1/ideas/{idea_id}/vote", body, VoteState
         )
 
     @strawberry.mutation(description="Take my vote back (customer token).", permission_classes=[IsCustomer])
-    async def withdraw_vote(self, info: GatewayInfo, idea_id: uuid.UUID) -> VoteResult:
+    async def withdraw_vote(self, info: GatewayInfo, idea_id: uuid.UUID) -> VoteResult | None:
         return await _write(
             info.context.services.feedback, "DELETE", f"/v1/ideas/{idea_id}/vote", None, VoteState
         )
@@ -337,7 +344,7 @@ class Mutation:
     )
     async def comment(
         self, info: GatewayInfo, idea_id: uuid.UUID, body: str, parent_id: uuid.UUID | None = None
-    ) -> CommentResult:
+    ) -> CommentResult | None:
         payload = {"body": body, "parent_id": str(parent_id) if parent_id else None}
         return await _write(
             info.context.services.feedback, "POST", f"/v1/ideas/{idea_id}/comments", payload, Comment
@@ -349,7 +356,7 @@ class Mutation:
     )
     async def give_feedback(
         self, info: GatewayInfo, input: FeedbackInput, idempotency_key: IdempotencyKey = None
-    ) -> FeedbackResult:
+    ) -> FeedbackResult | None:
         return await _write(
             info.context.services.feedback, "POST", "/v1/feedback", _json(input), Feedback, idempotency_key
         )
@@ -360,7 +367,7 @@ class Mutation:
     )
     async def file_complaint(
         self, info: GatewayInfo, input: ComplaintInput, idempotency_key: IdempotencyKey = None
-    ) -> ComplaintResult:
+    ) -> ComplaintResult | None:
         return await _write(
             info.context.services.feedback, "POST", "/v1/complaints", _json(input), Complaint, idempotency_key
         )
@@ -372,7 +379,7 @@ class Mutation:
     )
     async def set_idea_status(
         self, info: GatewayInfo, idea_id: uuid.UUID, status: str, response: str | None = None
-    ) -> IdeaStatusResult:
+    ) -> IdeaStatusResult | None:
         body = {"status": status, "response": response}
         return await _write(
             info.context.services.feedback, "POST", f"/v1/ideas/{idea_id}/status", body, IdeaStatusChange
@@ -384,7 +391,7 @@ class Mutation:
     )
     async def merge_ideas(
         self, info: GatewayInfo, idea_id: uuid.UUID, into_idea_id: uuid.UUID, response: str | None = None
-    ) -> IdeaMergeResult:
+    ) -> IdeaMergeResult | None:
         body = {"into_idea_id": str(into_idea_id), "response": response}
         return await _write(
             info.context.services.feedback, "POST", f"/v1/ideas/{idea_id}/merge", body, IdeaMerge
@@ -395,7 +402,7 @@ class Mutation:
     )
     async def assign_complaint(
         self, info: GatewayInfo, complaint_id: uuid.UUID, assignee: str | None
-    ) -> ComplaintResult:
+    ) -> ComplaintResult | None:
         return await _write(
             info.context.services.feedback,
             "POST",
@@ -413,7 +420,7 @@ class Mutation:
     )
     async def set_complaint_status(
         self, info: GatewayInfo, complaint_id: uuid.UUID, status: ComplaintStatus, note: str | None = None
-    ) -> ComplaintResult:
+    ) -> ComplaintResult | None:
         if status is not ComplaintStatus.OPEN:
             require(
                 info,
@@ -432,31 +439,31 @@ class Mutation:
     @strawberry.mutation(description="Create a segment from a rule.", permission_classes=[ManagesCampaigns])
     async def create_segment(
         self, info: GatewayInfo, name: str, rule: JSON, description: str | None = None
-    ) -> SegmentResult:
+    ) -> SegmentResult | None:
         body = {"name": name, "rule": rule, "description": description}
         return await _write(info.context.services.campaign, "POST", "/v1/segments", body, Segment)
 
     @strawberry.mutation(description="Create a draft campaign.", permission_classes=[ManagesCampaigns])
     async def create_campaign(
         self, info: GatewayInfo, name: str, kind: CampaignKind, definition: JSON
-    ) -> CampaignResult:
+    ) -> CampaignResult | None:
         body = {"name": name, "kind": kind.value, "definition": definition}
         return await _write(info.context.services.campaign, "POST", "/v1/campaigns", body, Campaign)
 
     @strawberry.mutation(
         description="Launch a draft campaign after its checks pass.", permission_classes=[ManagesCampaigns]
     )
-    async def launch_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult:
+    async def launch_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult | None:
         return await _campaign_action(info, campaign_id, "launch")
 
     @strawberry.mutation(
         description="Pause a running campaign: nothing more is sent.", permission_classes=[ManagesCampaigns]
     )
-    async def pause_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult:
+    async def pause_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult | None:
         return await _campaign_action(info, campaign_id, "pause")
 
     @strawberry.mutation(description="Resume a paused campaign.", permission_classes=[ManagesCampaigns])
-    async def resume_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult:
+    async def resume_campaign(self, info: GatewayInfo, campaign_id: uuid.UUID) -> CampaignResult | None:
         return await _campaign_action(info, campaign_id, "resume")
 
 
