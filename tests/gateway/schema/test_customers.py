@@ -400,3 +400,78 @@ async def test_an_erased_author_leaves_no_trace_on_their_idea(
     after = (await gateway.query(query, {"id": submitted.json()["id"]})).json()
 
     assert after == {"data": {"idea": {"title": "Reusable bags at checkout", "author": None}}}
+
+
+def answering_after(app: FastAPI, other_calls_started: asyncio.Event, gave_up: list[bool]) -> ASGIApp:
+    """Identity that answers the gateway only once another service has been asked (or gives up after
+    5 s and answers anyway, noting it in ``gave_up``)."""
+
+    async def wait_then_answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/customers:batch"):
+            try:
+                await asyncio.wait_for(other_calls_started.wait(), timeout=5)
+            except TimeoutError:
+                gave_up.append(True)
+        await app(scope, receive, send)
+
+    return wait_then_answer
+
+
+def noticing(app: FastAPI, started: asyncio.Event) -> ASGIApp:
+    async def notice(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/customers:"):
+            started.set()
+        await app(scope, receive, send)
+
+    return notice
+
+
+async def test_the_other_services_are_asked_while_identity_resolves_the_id(
+    identity_app: FastAPI, campaign_app: FastAPI, feedback_app: FastAPI, identity_api: httpx.AsyncClient
+) -> None:
+    customer_id = await identify(identity_api, "Quick Reader", "quick@example.com", visits=2)
+    feedback_asked = asyncio.Event()
+    gave_up: list[bool] = []
+    apps = {
+        "identity": answering_after(identity_app, feedback_asked, gave_up),
+        "campaign": campaign_app,
+        "feedback": noticing(feedback_app, feedback_asked),
+    }
+
+    async with running_gateway(apps) as gateway:
+        body = (await gateway.query(CUSTOMER_360, {"id": customer_id})).json()
+
+        # Had feedback been asked only after identity answered, identity would have given up waiting.
+        assert gave_up == []
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]["customer"]["timeline"]["edges"]) == 2
+        # Read ahead under the id as asked, and found by the fields: each read made once.
+        paths = [request.url.path for recording in gateway.sent.values() for request in recording.requests]
+        assert sorted(paths) == sorted(set(paths))
+
+
+async def test_reads_ahead_for_a_merged_away_id_give_way_to_the_survivors(
+    gateway: Gateway, identity_api: httpx.AsyncClient, feedback_api: httpx.AsyncClient
+) -> None:
+    survivor = await identify(identity_api, "Staying Lee", "staying@example.com")
+    merged = await identify(identity_api, "Leaving Lee", "leaving@example.com")
+    given = await feedback_api.post(
+        "/v1/feedback",
+        json={"kind": "nps", "channel": "web", "touchpoint": "checkout", "nps": 10},
+        headers=bearer(customer_token(survivor)),
+    )
+    assert given.status_code == 201, given.text
+    merge = await identity_api.post(
+        "/v1/merges", json={"survivor_id": survivor, "merged_id": merged}, headers=ADMIN
+    )
+    assert merge.status_code == 201, merge.text
+
+    body = (
+        await gateway.query(
+            "query($id: UUID!) { customer(id: $id) { id feedback { nodes { nps } } } }", {"id": merged}
+        )
+    ).json()
+
+    assert body == {"data": {"customer": {"id": survivor, "feedback": {"nodes": [{"nps": 10}]}}}}
+    asked = [r.url.params.get_list("ids") for r in gateway.sent["feedback"].requests]
+    assert asked == [[merged], [survivor]]  # the read ahead, then the survivor's

@@ -6,18 +6,24 @@ is identity's: a merged-away id resolves to its survivor (``resolvedFrom`` says 
 for), and an erased customer is null.
 """
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
+import structlog
 from pydantic import BaseModel
+from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField
 
 from gateway.clients import ErrorCode, GraphError, ServiceClient
 from gateway.context import GatewayInfo
 from gateway.loaders import Page, single_call
 from gateway.schema.access import STAFF, Forbidden, IsCustomer, IsStaff, require
-from gateway.schema.base import Connection, from_service, page_size
+from gateway.schema.base import DEFAULT_PAGE_SIZE, Connection, from_service, page_size
 from gateway.schema.campaigns import Enrollment, InboxMessage, Message, SegmentMembership
 from gateway.schema.feedback import AdvocateScore, Comment, Complaint, ExperienceScores, Feedback, Idea, Vote
 from gateway.schema.identity import (
@@ -30,7 +36,8 @@ from gateway.schema.identity import (
     Touchpoint,
 )
 
-NodeT = TypeVar("NodeT")
+ItemT = TypeVar("ItemT")
+log = structlog.get_logger(__name__)
 
 TIMELINE_DEFAULT = 20
 
@@ -66,6 +73,110 @@ class AudienceMember:
 
 class AudienceBatch(BaseModel):
     items: list[AudienceMember]
+
+
+@dataclass(frozen=True)
+class PerCustomer(Generic[ItemT]):
+    """One thing read per customer: through the batch endpoint for staff, the single one for the
+    customer themself (``single_path`` None: staff only)."""
+
+    service: str
+    batch_path: str
+    single_path: str | None
+    into: Any
+
+    def loader(
+        self, info: GatewayInfo, params: dict[str, Any] | None = None
+    ) -> DataLoader[uuid.UUID, ItemT | None]:
+        client: ServiceClient = getattr(info.context.services, self.service)
+        loader: DataLoader[uuid.UUID, ItemT | None] = info.context.loaders.by_ids(
+            client, self.batch_path, self.into, single_path=self.single_path, params=params
+        )
+        return loader
+
+
+@dataclass(frozen=True)
+class PerCustomerPages(PerCustomer[Any]):
+    """A list per customer that pages: the first page batched, later ones (``after``) one by one."""
+
+    default_first: int = DEFAULT_PAGE_SIZE
+
+    def params(self, first: int | None, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"limit": page_size(first if first is not None else self.default_first), **(filters or {})}
+
+    async def connection(
+        self,
+        info: GatewayInfo,
+        customer_id: uuid.UUID,
+        first: int | None,
+        after: str | None,
+        filters: dict[str, Any] | None = None,
+    ) -> Connection[Any]:
+        params = self.params(first, filters)
+        if after is None:
+            page = await self.loader(info, params).load(customer_id)
+        else:
+            assert self.single_path is not None
+            path, query = single_call(self.single_path, customer_id, {**params, "after": after})
+            client: ServiceClient = getattr(info.context.services, self.service)
+            page = await client.fetch(path, self.into, params=query)
+        return Connection.of(page.items, page.next_cursor) if page is not None else Connection.of([], None)
+
+
+def _pages(service: str, batch_path: str, single_path: str, node: Any, **options: Any) -> PerCustomerPages:
+    return PerCustomerPages(service, batch_path, single_path, Page[node], **options)
+
+
+CONSENTS = PerCustomer[list[Consent]](
+    "identity", "/v1/customers:consents", "/v1/customers/{id}/consents", list[Consent]
+)
+MERGES = PerCustomer[list[Merge]]("identity", "/v1/customers:merges", None, list[Merge])
+SEGMENTS = PerCustomer[list[SegmentMembership]](
+    "campaign", "/v1/customers:segments", None, list[SegmentMembership]
+)
+ENROLLMENTS = PerCustomer[list[Enrollment]]("campaign", "/v1/customers:campaigns", None, list[Enrollment])
+EXPERIENCE = PerCustomer[ExperienceScores](
+    "feedback", "/v1/customers:scores", "/v1/customers/{id}/scores", ExperienceScores
+)
+ADVOCATE = PerCustomer[AdvocateScore]("feedback", "/v1/customers:advocate-scores", None, AdvocateScore)
+TIMELINE = _pages(
+    "identity",
+    "/v1/customers:timelines",
+    "/v1/customers/{id}/timeline",
+    Touchpoint,
+    default_first=TIMELINE_DEFAULT,
+)
+MESSAGES = _pages("campaign", "/v1/customers:messages", "/v1/customers/{id}/messages", Message)
+IDEAS = _pages("feedback", "/v1/customers:ideas", "/v1/ideas?author_id={id}&sort=newest", Idea)
+VOTES = _pages("feedback", "/v1/customers:votes", "/v1/customers/{id}/votes", Vote)
+COMMENTS = _pages("feedback", "/v1/customers:comments", "/v1/comments?author_id={id}", Comment)
+FEEDBACK = _pages("feedback", "/v1/customers:feedback", "/v1/customers/{id}/feedback", Feedback)
+COMPLAINTS = _pages("feedback", "/v1/customers:complaints", "/v1/customers/{id}/complaints", Complaint)
+
+
+def _audience_loader(info: GatewayInfo) -> DataLoader[uuid.UUID, AudienceMember | None]:
+    return info.context.loaders.listed(
+        info.context.services.campaign,
+        "/v1/audience",
+        AudienceMember,
+        key=lambda member: member.customer_id,
+        envelope=AudienceBatch,
+    )
+
+
+def _timeline_filters(
+    channels: list[str] | None, types: list[str] | None, since: datetime | None, until: datetime | None
+) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if channels:
+        filters["channel"] = channels
+    if types:
+        filters["type"] = types
+    if since is not None:
+        filters["since"] = since.isoformat()
+    if until is not None:
+        filters["until"] = until.isoformat()
+    return filters
 
 
 @strawberry.type(description="A customer as identity resolves them, with what every service knows.")
@@ -150,23 +261,14 @@ class Customer:
 
     @strawberry.field(description="Current consent per channel and purpose.")
     async def consents(self, info: GatewayInfo) -> list[Consent] | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.identity,
-            "/v1/customers:consents",
-            list[Consent],
-            single_path="/v1/customers/{id}/consents",
-        )
-        return await loader.load(self.id) or []
+        return await CONSENTS.loader(info).load(self.id) or []
 
     @strawberry.field(
         description="Merges this customer took part in, as survivor or as merged.",
         permission_classes=[IsStaff],
     )
     async def merges(self, info: GatewayInfo) -> list[Merge] | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.identity, "/v1/customers:merges", list[Merge]
-        )
-        return await loader.load(self.id) or []
+        return await MERGES.loader(info).load(self.id) or []
 
     @strawberry.field(description="Touchpoints from every channel, newest first.")
     async def timeline(
@@ -179,43 +281,19 @@ class Customer:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> Connection[Touchpoint] | None:
-        filters: dict[str, Any] = {}
-        if channels:
-            filters["channel"] = channels
-        if types:
-            filters["type"] = types
-        if since is not None:
-            filters["since"] = since.isoformat()
-        if until is not None:
-            filters["until"] = until.isoformat()
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.identity,
-            "/v1/customers:timelines",
-            "/v1/customers/{id}/timeline",
-            Touchpoint,
-            first if first is not None else TIMELINE_DEFAULT,
-            after,
-            filters,
-        )
+        filters = _timeline_filters(channels, types, since, until)
+        return await TIMELINE.connection(info, self.id, first, after, filters)
 
     @strawberry.field(description="Segments the customer is in now.", permission_classes=[IsStaff])
     async def segments(self, info: GatewayInfo) -> list[SegmentMembership] | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.campaign, "/v1/customers:segments", list[SegmentMembership]
-        )
-        return await loader.load(self.id) or []
+        return await SEGMENTS.loader(info).load(self.id) or []
 
     @strawberry.field(
         description="Campaigns the customer entered, with their group and progress.",
         permission_classes=[IsStaff],
     )
     async def campaigns(self, info: GatewayInfo) -> list[Enrollment] | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.campaign, "/v1/customers:campaigns", list[Enrollment]
-        )
-        return await loader.load(self.id) or []
+        return await ENROLLMENTS.loader(info).load(self.id) or []
 
     @strawberry.field(
         description="Campaign messages to the customer and their responses, newest first.",
@@ -224,16 +302,7 @@ class Customer:
     async def messages(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Message] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.campaign,
-            "/v1/customers:messages",
-            "/v1/customers/{id}/messages",
-            Message,
-            first,
-            after,
-        )
+        return await MESSAGES.connection(info, self.id, first, after)
 
     @strawberry.field(
         description="The customer's own in-app inbox (customer token only).", permission_classes=[IsCustomer]
@@ -257,14 +326,7 @@ class Customer:
         description="Campaign's projection: lifecycle, value tier, RFM, orders.", permission_classes=[IsStaff]
     )
     async def campaign_audience(self, info: GatewayInfo) -> AudienceMember | None:
-        loader = info.context.loaders.listed(
-            info.context.services.campaign,
-            "/v1/audience",
-            AudienceMember,
-            key=lambda member: member.customer_id,
-            envelope=AudienceBatch,
-        )
-        return await loader.load(self.id)
+        return await _audience_loader(info).load(self.id)
 
     @strawberry.field(
         description="prospect, new, active, at_risk or lapsed (from campaign).", permission_classes=[IsStaff]
@@ -282,118 +344,126 @@ class Customer:
     async def ideas(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Idea] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.feedback,
-            "/v1/customers:ideas",
-            "/v1/ideas?author_id={id}&sort=newest",
-            Idea,
-            first,
-            after,
-        )
+        return await IDEAS.connection(info, self.id, first, after)
 
     @strawberry.field(description="The customer's votes on ideas, newest first.")
     async def votes(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Vote] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.feedback,
-            "/v1/customers:votes",
-            "/v1/customers/{id}/votes",
-            Vote,
-            first,
-            after,
-        )
+        return await VOTES.connection(info, self.id, first, after)
 
     @strawberry.field(description="The customer's comments on ideas, newest first.")
     async def comments(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Comment] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.feedback,
-            "/v1/customers:comments",
-            "/v1/comments?author_id={id}",
-            Comment,
-            first,
-            after,
-        )
+        return await COMMENTS.connection(info, self.id, first, after)
 
     @strawberry.field(description="NPS, CSAT and comments the customer gave, newest first.")
     async def feedback(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Feedback] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.feedback,
-            "/v1/customers:feedback",
-            "/v1/customers/{id}/feedback",
-            Feedback,
-            first,
-            after,
-        )
+        return await FEEDBACK.connection(info, self.id, first, after)
 
     @strawberry.field(description="The customer's complaints, newest first.")
     async def complaints(
         self, info: GatewayInfo, first: int | None = None, after: str | None = None
     ) -> Connection[Complaint] | None:
-        return await _customer_page(
-            info,
-            self.id,
-            info.context.services.feedback,
-            "/v1/customers:complaints",
-            "/v1/customers/{id}/complaints",
-            Complaint,
-            first,
-            after,
-        )
+        return await COMPLAINTS.connection(info, self.id, first, after)
 
     @strawberry.field(description="Latest NPS and average CSAT over every touchpoint.")
     async def experience(self, info: GatewayInfo) -> ExperienceScores | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.feedback,
-            "/v1/customers:scores",
-            ExperienceScores,
-            single_path="/v1/customers/{id}/scores",
-        )
-        return await loader.load(self.id)
+        return await EXPERIENCE.loader(info).load(self.id)
 
     @strawberry.field(description="Advocate score and tier.", permission_classes=[IsStaff])
     async def advocate(self, info: GatewayInfo) -> AdvocateScore | None:
-        loader = info.context.loaders.by_ids(
-            info.context.services.feedback, "/v1/customers:advocate-scores", AdvocateScore
-        )
-        return await loader.load(self.id)
+        return await ADVOCATE.loader(info).load(self.id)
 
 
-async def _customer_page(
-    info: GatewayInfo,
-    customer_id: uuid.UUID,
-    client: ServiceClient,
-    batch_path: str,
-    single_path: str,
-    node: type[NodeT],
-    first: int | None,
-    after: str | None,
-    filters: dict[str, Any] | None = None,
-) -> Connection[NodeT]:
-    """The first page through the request's loader; later pages (``after``) from the single endpoint."""
-    params: dict[str, Any] = {"limit": page_size(first), **(filters or {})}
-    page_type: Any = Page[node]  # type: ignore[valid-type]
-    if after is None:
-        loader = info.context.loaders.by_ids(
-            client, batch_path, page_type, single_path=single_path, params=params
-        )
-        page = await loader.load(customer_id)
-    else:
-        path, query = single_call(single_path, customer_id, {**params, "after": after})
-        page = await client.fetch(path, page_type, params=query)
-    return Connection.of(page.items, page.next_cursor) if page is not None else Connection.of([], None)
+def _start(future: Awaitable[Any]) -> None:
+    # A read started ahead may go unused (the id was merged away); its failure is then nobody's.
+    if isinstance(future, asyncio.Future):
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+def _int(value: Any) -> int | None:
+    # Arguments read off the selection are as written: a literal 20 comes as "20".
+    return None if value is None else int(value)
+
+
+def _first_page(spec: PerCustomerPages) -> Callable[[GatewayInfo, uuid.UUID, dict[str, Any]], None]:
+    def prime(info: GatewayInfo, customer_id: uuid.UUID, arguments: dict[str, Any]) -> None:
+        if arguments.get("after") is None:
+            _start(spec.loader(info, spec.params(_int(arguments.get("first")))).load(customer_id))
+
+    return prime
+
+
+def _timeline_first_page(info: GatewayInfo, customer_id: uuid.UUID, arguments: dict[str, Any]) -> None:
+    # Dates come unparsed here; a filtered timeline is left to its field rather than guessed at.
+    if arguments.get("after") is None and arguments.get("since") is None and arguments.get("until") is None:
+        filters = _timeline_filters(arguments.get("channels"), arguments.get("types"), None, None)
+        params = TIMELINE.params(_int(arguments.get("first")), filters)
+        _start(TIMELINE.loader(info, params).load(customer_id))
+
+
+def _whole(spec: PerCustomer[Any]) -> Callable[[GatewayInfo, uuid.UUID, dict[str, Any]], None]:
+    def prime(info: GatewayInfo, customer_id: uuid.UUID, arguments: dict[str, Any]) -> None:
+        _start(spec.loader(info).load(customer_id))
+
+    return prime
+
+
+def _audience(info: GatewayInfo, customer_id: uuid.UUID, arguments: dict[str, Any]) -> None:
+    _start(_audience_loader(info).load(customer_id))
+
+
+# By GraphQL field name: the read each Customer field makes, with the same loader key, so that the
+# field finds it under way (or done) instead of starting it after identity has answered.
+_PRIMERS: dict[str, Callable[[GatewayInfo, uuid.UUID, dict[str, Any]], None]] = {
+    "consents": _whole(CONSENTS),
+    "merges": _whole(MERGES),
+    "segments": _whole(SEGMENTS),
+    "campaigns": _whole(ENROLLMENTS),
+    "experience": _whole(EXPERIENCE),
+    "advocate": _whole(ADVOCATE),
+    "campaignAudience": _audience,
+    "lifecycleStage": _audience,
+    "valueTier": _audience,
+    "timeline": _timeline_first_page,
+    "messages": _first_page(MESSAGES),
+    "ideas": _first_page(IDEAS),
+    "votes": _first_page(VOTES),
+    "comments": _first_page(COMMENTS),
+    "feedback": _first_page(FEEDBACK),
+    "complaints": _first_page(COMPLAINTS),
+}
+
+
+def _selected(selections: list[Any]) -> Iterator[SelectedField]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # a fragment spread or an inline fragment
+            yield from _selected(selection.selections)
+
+
+def start_reads_ahead(info: GatewayInfo, customer_id: uuid.UUID) -> None:
+    """Start the per-customer reads this customer's selection asks for, under the id as asked.
+
+    Identity must answer first to say which customer an id is (the survivor, for a merged-away one),
+    so each field would otherwise wait for it before starting its own read. Almost every id is its
+    own survivor: the reads started here are then the ones the fields find in their loaders, and a
+    customer 360 costs one round of calls instead of two. For a merged-away id they are wasted and
+    the fields read the survivor's.
+    """
+    for field in info.selected_fields:
+        for child in _selected(field.selections):
+            primer = _PRIMERS.get(child.name)
+            if primer is not None:
+                try:
+                    primer(info, customer_id, child.arguments)
+                except (TypeError, ValueError):  # an argument it cannot read: the field reads alone
+                    log.debug("read_ahead_skipped", field=child.name)
 
 
 async def load_customer(info: GatewayInfo, customer_id: uuid.UUID) -> CustomerRecord | None:
@@ -420,6 +490,7 @@ async def resolve_customer(
     info: GatewayInfo, customer_id: Annotated[uuid.UUID, strawberry.argument(name="id")]
 ) -> Customer | None:
     require(info, STAFF, "Staff only: a customer token reads itself through `me`.")
+    start_reads_ahead(info, customer_id)
     record = await load_customer(info, customer_id)
     return None if record is None else Customer.of(record.id, record)
 
@@ -436,6 +507,7 @@ async def resolve_me(info: GatewayInfo) -> Customer | None:
     own = info.context.principal.customer_id
     if own is None:
         raise Forbidden("`me` needs a customer token.")
+    start_reads_ahead(info, own)
     record = await load_customer(info, own)
     return None if record is None else Customer.of(record.id, record)
 
