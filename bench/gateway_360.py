@@ -127,10 +127,13 @@ async def seed_identity(client: httpx.AsyncClient, identity: str, count: int, co
     created = await _identify_batches(client, identity, people)
     outcomes = Counter(str(result["outcome"]) for result in created)
     if outcomes != {"created": count}:
+        # Generated people now and then look alike enough for the probabilistic rule (same name and
+        # birth date): such a pair is one customer with both people's data, which the 360 reads too.
         rules = Counter(str(result["rule"]) for result in created if result["outcome"] != "created")
-        raise RuntimeError(
-            f"identity did not create {count} customers: {dict(outcomes)}, rules {dict(rules)}"
-        )
+        message = f"identity did not create {count} customers: {dict(outcomes)}, rules {dict(rules)}"
+        if outcomes["created"] < 0.98 * count:
+            raise RuntimeError(message)
+        print(message, "- going on")
     ids = [str(result["customer_id"]) for result in created]
     touchpoints = [
         {
