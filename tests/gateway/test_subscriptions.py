@@ -311,3 +311,19 @@ async def test_allow_list_mode_applies_to_websocket_subscriptions(servers: Serve
     assert refused["payload"][0]["extensions"] == {"code": "PERSISTED_QUERY_REQUIRED"}
     assert delivered["id"] == "listed"
     assert delivered["payload"]["data"]["ideaVotes"]["upCount"] == 1
+
+
+async def test_sse_stream_ends_when_its_token_expires(live_gateway: ServedGateway) -> None:
+    short_lived = SIGNER.issue("staff-admin", Role.ADMIN, ttl=timedelta(seconds=1))
+    async with httpx.AsyncClient(base_url=live_gateway.base_url, timeout=15) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": IDEA_VOTES, "variables": {"id": str(uuid.uuid4())}},
+            headers={"Authorization": f"Bearer {short_lived}", "Accept": "text/event-stream"},
+        )
+
+    # The whole stream was read: it ended by itself, with the reason, once the token lapsed.
+    events = [block for block in response.text.split("\r\n\r\n") if block]
+    assert events[-1].startswith("event: complete")
+    error = json.loads(events[0].split("data: ", 1)[1])["errors"][0]
+    assert error["extensions"] == {"code": "TOKEN_EXPIRED", "service": "events"}

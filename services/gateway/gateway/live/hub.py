@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 
@@ -37,6 +38,7 @@ log = structlog.get_logger(__name__)
 SERVICE = "events"
 UNAVAILABLE = "LIVE_EVENTS_UNAVAILABLE"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
+TOKEN_EXPIRED = "TOKEN_EXPIRED"  # noqa: S105 - an error code, not a secret
 
 
 class LiveEventsError(GraphError):
@@ -69,8 +71,18 @@ class LiveSubscription:
     resolver's generator was closed) detaches it.
     """
 
-    def __init__(self, hub: LiveEvents, subjects: frozenset[str], matches: EventFilter, size: int) -> None:
+    def __init__(
+        self,
+        hub: LiveEvents,
+        subjects: frozenset[str],
+        matches: EventFilter,
+        size: int,
+        ends_at: float | None = None,
+    ) -> None:
         self.subjects = subjects
+        # When the caller's token expires (seconds since the epoch): the subscription ends then, over
+        # SSE as over WebSockets, so that no stream outlives the right to read it.
+        self._ends_at = ends_at
         self._hub = hub
         self._matches = matches
         self._queue: asyncio.Queue[EventEnvelope | LiveEventsError] = asyncio.Queue(maxsize=size)
@@ -88,7 +100,17 @@ class LiveSubscription:
         return self
 
     async def __anext__(self) -> EventEnvelope:
-        item = await self._queue.get()
+        if self._ends_at is None:
+            item = await self._queue.get()
+        else:
+            try:
+                async with asyncio.timeout(self._ends_at - time.time()):
+                    item = await self._queue.get()
+            except TimeoutError:
+                self.close()
+                raise LiveEventsError(
+                    TOKEN_EXPIRED, "The token expired; subscribe again with a fresh one."
+                ) from None
         if isinstance(item, LiveEventsError):
             raise item
         return item
@@ -176,8 +198,11 @@ class LiveEvents:
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
 
-    def subscribe(self, subjects: Iterable[str], matches: EventFilter) -> LiveSubscription:
-        """A new subscription to the events on ``subjects`` that ``matches`` accepts.
+    def subscribe(
+        self, subjects: Iterable[str], matches: EventFilter, *, ends_at: float | None = None
+    ) -> LiveSubscription:
+        """A new subscription to the events on ``subjects`` that ``matches`` accepts, ending with
+        ``TOKEN_EXPIRED`` at ``ends_at`` (seconds since the epoch) when given.
 
         Raises :class:`LiveEventsError` when NATS is not connected.
         """
@@ -187,7 +212,7 @@ class LiveEvents:
             raise ValueError(f"the hub does not follow {', '.join(sorted(unknown))}")
         if not self.available:
             raise unavailable()
-        subscription = LiveSubscription(self, wanted, matches, self._queue_size)
+        subscription = LiveSubscription(self, wanted, matches, self._queue_size, ends_at)
         for subject in wanted:
             self._listeners[subject].add(subscription)
         return subscription

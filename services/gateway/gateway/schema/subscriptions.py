@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Self, cast
 
+import jwt
 import strawberry
 from strawberry.scalars import JSON
 
@@ -108,6 +109,12 @@ def _hub(info: GatewayInfo) -> LiveEvents:
     return info.context.live
 
 
+def _token_expiry(info: GatewayInfo) -> float | None:
+    """When the caller's token expires: a subscription ends then (the token was verified already)."""
+    expires = jwt.decode(info.context.principal.token, options={"verify_signature": False}).get("exp")
+    return float(expires) if isinstance(expires, int | float) else None
+
+
 def _forbidden(message: str) -> GraphError:
     return GraphError(ErrorCode.FORBIDDEN, message)
 
@@ -119,7 +126,10 @@ def _payload_is(key: str, value: str) -> EventFilter:
 async def subscribe_idea_votes(info: GatewayInfo, idea_id: uuid.UUID) -> AsyncGenerator[IdeaVoteTally, None]:
     # Tallies of published ideas are public: any valid token may follow them. An idea merged into
     # another gets no more votes; the target's tallies arrive with its next vote.
-    with _hub(info).subscribe({VOTE_CAST}, _payload_is("idea_id", str(idea_id))) as events:
+    subscription = _hub(info).subscribe(
+        {VOTE_CAST}, _payload_is("idea_id", str(idea_id)), ends_at=_token_expiry(info)
+    )
+    with subscription as events:
         async for envelope in events:
             yield IdeaVoteTally.from_event(envelope)
 
@@ -157,7 +167,8 @@ async def subscribe_customer_touchpoints(
         return payload.get("restored_id") == str(customer_id)  # customer.unmerged
 
     # Subscribe before asking identity, so that nothing recorded in between is missed.
-    with hub.subscribe({TOUCHPOINT_RECORDED, CUSTOMER_MERGED, CUSTOMER_UNMERGED}, relevant) as events:
+    subjects = {TOUCHPOINT_RECORDED, CUSTOMER_MERGED, CUSTOMER_UNMERGED}
+    with hub.subscribe(subjects, relevant, ends_at=_token_expiry(info)) as events:
         customer = await load_customer(info, customer_id)
         if customer is None:
             raise GraphError(ErrorCode.NOT_FOUND, f"Identity knows no customer {customer_id}.")
@@ -182,7 +193,7 @@ async def subscribe_touchpoint_alerts(
     matches: EventFilter = (
         (lambda _envelope: True) if touchpoint is None else _payload_is("touchpoint", touchpoint)
     )
-    with _hub(info).subscribe({ALERT_RAISED}, matches) as events:
+    with _hub(info).subscribe({ALERT_RAISED}, matches, ends_at=_token_expiry(info)) as events:
         async for envelope in events:
             yield alert_from_event(envelope)
 
