@@ -109,7 +109,7 @@ async def seed_identity(client: httpx.AsyncClient, identity: str, count: int, co
             {
                 "identifiers": [
                     {"type": "email", "value": email},
-                    {"type": "phone", "value": f"+8210{(int(cohort[:6], 16) + n) % 10**8:08d}"},
+                    {"type": "phone", "value": f"+82101{(int(cohort[:6], 16) + n) % 10**7:07d}"},
                     {"type": "device", "value": f"dev-{cohort}-{n}"},
                     {"type": "loyalty", "value": f"L{cohort}{n:06d}"},
                 ],

@@ -117,7 +117,8 @@ def identify(platform: Platform, name: str, *, touchpoint: dict[str, Any] | None
     record: dict[str, Any] = {
         "identifiers": [
             {"type": "email", "value": f"gw-{tag}@example.com"},
-            {"type": "phone", "value": f"+8210{int(tag[:8], 16) % 10**8:08d}"},
+            # 010-1xxx-xxxx: every such number is a valid Korean mobile (010-5… are not).
+            {"type": "phone", "value": f"+82101{int(tag[:8], 16) % 10**7:07d}"},
         ],
         "traits": {"name": name},
         "source": "shop",

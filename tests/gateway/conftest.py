@@ -93,6 +93,9 @@ async def running_gateway(
         identity_url=closed_port_url(),
         campaign_url=closed_port_url(),
         feedback_url=closed_port_url(),
+        # In-process services share the test's event loop and a busy CI machine: the production
+        # default (2 s) made slow answers flaky timeouts. Tests of timeouts set their own.
+        service_timeout_seconds=15,
     )
     sent = {name: RecordingTransport(httpx.ASGITransport(app=app)) for name, app in apps.items()}
     async with running_app(create_gateway_app(settings, transports=sent)) as client:
