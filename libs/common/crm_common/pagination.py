@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+import uuid
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from crm_common.errors import FieldError, ValidationFailed
@@ -13,6 +15,20 @@ from crm_common.errors import FieldError, ValidationFailed
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
+
+# Batch reads (``GET …?ids=a&ids=b``) for the gateway's DataLoaders. 200 UUIDs keep the request line
+# near 8 KiB, inside what the servers accept (h11's default limit is 16 KiB).
+MAX_BATCH_IDS = 200
+BatchIds = Annotated[
+    list[uuid.UUID],
+    Query(
+        min_length=1,
+        max_length=MAX_BATCH_IDS,
+        description=f"Repeat for each id (`?ids=a&ids=b`), 1..{MAX_BATCH_IDS}; duplicates are fine.",
+    ),
+]
+# Items per id in a batch of first pages.
+BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per id (the first page of each).")]
 MAX_PAGE_SIZE = 200
 
 

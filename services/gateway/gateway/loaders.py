@@ -21,14 +21,14 @@ from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from crm_common.auth import Principal
+from crm_common.pagination import MAX_BATCH_IDS
 from gateway.clients import QueryParams, ServiceClient
 
 ItemT = TypeVar("ItemT")
 NodeT = TypeVar("NodeT")
 
-# Ids travel as repeated query parameters: 200 UUIDs keep a request line near 8 KiB, well inside what
-# the services' servers accept (h11's default limit is 16 KiB).
-MAX_IDS_PER_CALL = 200
+# As many ids per call as the services' batch endpoints take.
+MAX_IDS_PER_CALL = MAX_BATCH_IDS
 
 
 class Batch(BaseModel, Generic[ItemT]):

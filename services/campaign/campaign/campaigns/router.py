@@ -27,7 +27,7 @@ from campaign.campaigns.schemas import (
 from crm_common.auth import Principal, Role, require_roles
 from crm_common.db import SessionDep
 from crm_common.errors import FieldError, ValidationFailed, problem_responses
-from crm_common.pagination import decode_cursor, encode_cursor
+from crm_common.pagination import BatchIds, decode_cursor, encode_cursor
 from crm_common.validation import NO_CONTROL_CHARACTERS
 
 router = APIRouter(tags=["campaigns"], responses=problem_responses(401, 403))
@@ -35,8 +35,6 @@ router = APIRouter(tags=["campaigns"], responses=problem_responses(401, 403))
 Writer = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN)]
 Reader = Annotated[Principal, require_roles(Role.ANALYST, Role.MARKETER, Role.ADMIN)]
 EnrollmentReader = Annotated[Principal, require_roles(Role.AGENT, Role.ANALYST, Role.MARKETER, Role.ADMIN)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
 
 
 def _public(campaign: Campaign) -> CampaignPublic:

@@ -17,6 +17,7 @@ from campaign.delivery.schemas import (
 from crm_common.auth import CurrentStaff, Principal, Role, require_roles
 from crm_common.db import SessionDep
 from crm_common.errors import FieldError, ValidationFailed, problem_responses
+from crm_common.pagination import BatchIds
 from crm_common.validation import NO_CONTROL_CHARACTERS
 
 router = APIRouter(tags=["delivery"], responses=problem_responses(401, 403))
@@ -24,8 +25,6 @@ router = APIRouter(tags=["delivery"], responses=problem_responses(401, 403))
 HistoryReader = Annotated[Principal, require_roles(Role.AGENT, Role.ANALYST, Role.ADMIN, Role.MARKETER)]
 SuppressionManager = Annotated[Principal, require_roles(Role.ADMIN, Role.MARKETER)]
 Cursor = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
 
 
 @router.get(

@@ -22,15 +22,13 @@ from campaign.segments.schemas import (
 from crm_common.auth import CurrentStaff, Principal, Role, require_roles
 from crm_common.db import SessionDep
 from crm_common.errors import FieldError, ValidationFailed, problem_responses
-from crm_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor, encode_cursor
+from crm_common.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BatchIds, decode_cursor, encode_cursor
 
 router = APIRouter(tags=["segments"], responses=problem_responses(401, 403))
 
 Writer = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN)]
 Reader = Annotated[Principal, require_roles(Role.MARKETER, Role.ADMIN, Role.ANALYST, Role.AGENT)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[list[uuid.UUID], Query(min_length=1, max_length=MAX_BATCH_IDS)]
 
 
 def _public(segment: Segment) -> SegmentPublic:

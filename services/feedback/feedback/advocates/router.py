@@ -14,14 +14,12 @@ from fastapi import APIRouter, Query
 from crm_common.auth import CurrentPrincipal, CurrentStaff, ensure_staff_or_self
 from crm_common.db import SessionDep
 from crm_common.errors import FieldError, ValidationFailed, problem_responses
-from crm_common.pagination import decode_cursor, encode_cursor
+from crm_common.pagination import BatchIds, decode_cursor, encode_cursor
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.advocates import service
 from feedback.advocates.schemas import AdvocatePage, AdvocateScoreBatch, AdvocateScorePublic, AdvocateTier
 
 router = APIRouter(tags=["advocates"], responses=problem_responses(401, 403))
-
-MAX_BATCH_IDS = 200
 
 
 def _position(after: str | None) -> tuple[float, uuid.UUID] | None:
@@ -76,10 +74,7 @@ async def get_advocate_score(
 async def get_advocate_scores(
     session: SessionDep,
     _: CurrentStaff,
-    ids: Annotated[
-        list[uuid.UUID],
-        Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-    ],
+    ids: BatchIds,
 ) -> AdvocateScoreBatch:
     found = await service.get_scores(session, ids)
     return AdvocateScoreBatch(

@@ -7,6 +7,7 @@ from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, ens
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
+from crm_common.pagination import BatchIds, BatchLimit
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.comments import service
 from feedback.comments.models import Comment
@@ -27,12 +28,6 @@ STAFF_WRITERS = frozenset({Role.ADMIN, Role.AGENT, Role.MARKETER})
 
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=100)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[
-    list[uuid.UUID],
-    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-]
-BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _reader(principal: Principal) -> Principal:

@@ -15,6 +15,7 @@ from crm_common.auth import (
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
+from crm_common.pagination import BatchIds, BatchLimit
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.complaints import service
 from feedback.complaints.errors import ComplaintTransitionNotAllowed
@@ -40,12 +41,6 @@ router = APIRouter(tags=["complaints"], responses=problem_responses(401, 403))
 Handler = Annotated[Principal, require_roles(Role.ADMIN, Role.AGENT)]
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[
-    list[uuid.UUID],
-    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-]
-BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _actor(principal: Principal) -> str:

@@ -7,6 +7,7 @@ from crm_common.auth import CurrentCustomer, CurrentPrincipal, CurrentStaff, ens
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
+from crm_common.pagination import BatchIds, BatchLimit
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.experience import service
 from feedback.experience.cursors import decode_time_cursor, encode_time_cursor
@@ -28,12 +29,6 @@ router = APIRouter(tags=["feedback"], responses=problem_responses(401, 403))
 After = Annotated[str | None, Query(max_length=500, pattern=NO_CONTROL_CHARACTERS)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 TouchpointQuery = Annotated[str | None, Query(max_length=60, pattern=TOUCHPOINT_PATTERN)]
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[
-    list[uuid.UUID],
-    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-]
-BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _page(rows: list[FeedbackResponse], limit: int) -> FeedbackPage:

@@ -7,6 +7,7 @@ from crm_common.auth import CurrentCustomer, CurrentPrincipal, CurrentStaff, Pri
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
 from crm_common.idempotency import IdempotencyDep
+from crm_common.pagination import BatchIds, BatchLimit
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.ideas import service
 from feedback.ideas.models import Idea
@@ -28,7 +29,6 @@ from feedback.ideas.schemas import (
 router = APIRouter(tags=["ideas"], responses=problem_responses(401, 403))
 
 Steward = Annotated[Principal, require_roles(Role.ADMIN, Role.AGENT)]
-MAX_BATCH_IDS = 200
 ModerationStateQuery = Annotated[
     str | None, Query(pattern=r"^(pending|published|hidden|rejected)$", description="Staff only.")
 ]
@@ -154,12 +154,9 @@ async def get_ideas(
 async def customers_ideas(
     session: SessionDep,
     principal: CurrentStaff,
-    ids: Annotated[
-        list[uuid.UUID],
-        Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-    ],
+    ids: BatchIds,
     moderation_state: ModerationStateQuery = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="Items per customer.")] = 10,
+    limit: BatchLimit = 10,
 ) -> IdeaPageBatch:
     listings = await service.newest_by_authors(
         session, principal, ids, limit=limit, moderation_state=moderation_state

@@ -6,19 +6,13 @@ from fastapi import APIRouter, Query, Request
 from crm_common.auth import CurrentCustomer, CurrentPrincipal, CurrentStaff, ensure_staff_or_self
 from crm_common.db import SessionDep
 from crm_common.errors import problem_responses
+from crm_common.pagination import BatchIds, BatchLimit
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from feedback.votes import service
 from feedback.votes.models import Vote
 from feedback.votes.schemas import VotePage, VotePageBatch, VotePublic, VoteSet, VoteState
 
 router = APIRouter(tags=["votes"], responses=problem_responses(401, 403))
-
-MAX_BATCH_IDS = 200
-BatchIds = Annotated[
-    list[uuid.UUID],
-    Query(min_length=1, max_length=MAX_BATCH_IDS, description="Customer ids: repeat the parameter."),
-]
-BatchLimit = Annotated[int, Query(ge=1, le=100, description="Items per customer.")]
 
 
 def _state(outcome: service.VoteOutcome) -> VoteState:

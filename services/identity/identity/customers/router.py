@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from crm_common.auth import CurrentPrincipal, CurrentStaff, Principal, Role, require_roles
 from crm_common.db import SessionDep
 from crm_common.errors import Forbidden, problem_responses
-from crm_common.pagination import decode_cursor, encode_cursor
+from crm_common.pagination import BatchIds, decode_cursor, encode_cursor
 from crm_common.validation import NO_CONTROL_CHARACTERS
 from identity.consents import service as consents
 from identity.consents.schemas import ConsentPublic, ConsentsBatch
@@ -38,15 +38,6 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=problem
 
 MAX_BATCH_IDS = 500
 # The gateway's DataLoaders batch per field; 200 keeps a batch of full records (or first pages) bounded.
-MAX_LOADER_IDS = 200
-LoaderIds = Annotated[
-    list[uuid.UUID],
-    Query(
-        min_length=1,
-        max_length=MAX_LOADER_IDS,
-        description=f"Repeat for each customer (`?ids=a&ids=b`), 1..{MAX_LOADER_IDS}; duplicates are fine.",
-    ),
-]
 Admin = Annotated[Principal, require_roles(Role.ADMIN)]
 
 
@@ -143,7 +134,7 @@ async def get_customers(
     responses=problem_responses(422),
 )
 async def get_customers_batch(
-    request: Request, session: SessionDep, _: CurrentStaff, ids: LoaderIds
+    request: Request, session: SessionDep, _: CurrentStaff, ids: BatchIds
 ) -> CustomerPublicBatch:
     found = await service.get_customers(session, ids)
     survivor_ids = list(dict.fromkeys(c.id for c in found.values()))
@@ -167,7 +158,7 @@ async def get_customers_batch(
 async def get_timelines_batch(
     session: SessionDep,
     _: CurrentStaff,
-    ids: LoaderIds,
+    ids: BatchIds,
     channel: Annotated[list[Channel] | None, Query()] = None,
     type: Annotated[list[str] | None, Query(max_length=20)] = None,
     since: datetime | None = None,
@@ -194,9 +185,7 @@ async def get_timelines_batch(
     summary="Merge history of each id (for DataLoaders): one query for the whole batch",
     responses=problem_responses(422),
 )
-async def get_merge_histories_batch(
-    session: SessionDep, _: CurrentStaff, ids: LoaderIds
-) -> MergeHistoryBatch:
+async def get_merge_histories_batch(session: SessionDep, _: CurrentStaff, ids: BatchIds) -> MergeHistoryBatch:
     histories = await merges.histories(session, ids)
     return MergeHistoryBatch(
         items={
@@ -211,7 +200,7 @@ async def get_merge_histories_batch(
     summary="Current consents of each customer (for DataLoaders): one query for the consents",
     responses=problem_responses(422),
 )
-async def get_consents_batch(session: SessionDep, _: CurrentStaff, ids: LoaderIds) -> ConsentsBatch:
+async def get_consents_batch(session: SessionDep, _: CurrentStaff, ids: BatchIds) -> ConsentsBatch:
     found = await service.get_customers(session, ids)
     current = await consents.current_of_customers(session, [c.id for c in found.values()])
     return ConsentsBatch(
